@@ -92,3 +92,39 @@ def confusion(
     cols = labels + [UNKNOWN]
     m = confusion_matrix(t, p, labels=cols)[: len(labels)]
     return pd.DataFrame(m, index=pd.Index(labels, name="gold"), columns=pd.Index(cols, name="predicted"))
+
+
+def metrics_from_counts(
+    tp: Sequence[int], support: Sequence[int], predicted: Sequence[int], check: bool = True
+) -> dict[str, float]:
+    """The same quantities as :func:`emotion_metrics`, from per-class counts alone.
+
+    ``tp``, ``support`` and ``predicted`` are per-class true positives, gold counts and predicted
+    counts; predictions outside every class (``sum(support) - sum(predicted)``) are unknown.
+    ``check=False`` scores counts that cannot all be true at once (used to score a rejected
+    reading of a printed table).
+
+    >>> m = metrics_from_counts([2, 0], [3, 1], [3, 0])
+    >>> m["accuracy"], m["uar"], round(m["weighted_precision"], 4), m["unknown_rate"]
+    (0.5, 0.3333333333333333, 0.5, 0.25)
+    """
+    tp, n, p = (np.asarray(x, dtype=float) for x in (tp, support, predicted))
+    if check and ((tp > n).any() or (tp > p).any() or (p.sum() > n.sum())):
+        raise ValueError("inconsistent counts: tp exceeds support or predicted, or more predictions than samples")
+    rec = np.divide(tp, n, out=np.zeros_like(tp), where=n > 0)
+    prec = np.divide(tp, p, out=np.zeros_like(tp), where=p > 0)
+    f1 = np.divide(2 * prec * rec, prec + rec, out=np.zeros_like(tp), where=(prec + rec) > 0)
+    present = n > 0
+    w = n[present] / n.sum()
+    acc = float(tp.sum() / n.sum())
+    return {
+        "accuracy": acc,
+        "uar": float(rec[present].mean()),
+        "war": acc,
+        "weighted_precision": float((w * prec[present]).sum()),
+        "macro_precision": float(prec[present].mean()),
+        "weighted_f1": float((w * f1[present]).sum()),
+        "macro_f1": float(f1[present].mean()),
+        "unknown_rate": float(1 - p.sum() / n.sum()),
+        "n": int(n.sum()),
+    }

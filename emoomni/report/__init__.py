@@ -1,0 +1,1 @@
+"""Tables, figures and widgets for the book; reads result files and never needs a model loaded."""

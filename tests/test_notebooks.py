@@ -1,0 +1,39 @@
+"""Notebooks: paired with their .py, committed without outputs, a literal parameters cell, no logic."""
+
+import ast
+import json
+
+import pytest
+
+from emoomni.notebooks import NOTEBOOK_DIR, defined_names, notebooks, out_of_sync
+
+NBS = notebooks()
+
+
+def test_there_are_notebooks():
+    assert NBS, f"no notebooks in {NOTEBOOK_DIR}"
+
+
+@pytest.mark.parametrize("nb", NBS, ids=lambda p: p.name)
+def test_paired_in_sync_and_without_outputs(nb):
+    assert nb.with_suffix(".py").exists()
+    assert not out_of_sync(nb), f"{nb.name} differs from its .py pair; run `make sync`"
+    data = json.loads(nb.read_text())
+    for cell in data["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, f"{nb.name} has outputs"
+    assert data["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("nb", NBS, ids=lambda p: p.name)
+def test_parameters_cell_holds_only_literals_and_no_logic(nb):
+    assert defined_names(nb.with_suffix(".py")) == []
+    cells = [c for c in json.loads(nb.read_text())["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert len(cells) == 1
+    tree = ast.parse("".join(cells[0]["source"]))
+    names = []
+    for node in tree.body:
+        assert isinstance(node, ast.Assign), ast.dump(node)
+        ast.literal_eval(node.value)
+        names += [t.id for t in node.targets]
+    assert "profile" in names
