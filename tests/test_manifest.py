@@ -67,13 +67,16 @@ def test_missing_media_is_reported_when_checked(tmp_path):
     validate_sample(s, tmp_path, check_files=True)
 
 
-def test_symlink_out_of_root_is_refused(tmp_path):
+def test_symlinks_inside_root_are_followed_but_dotdot_is_refused(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
-    outside = make_wav(tmp_path / "secret.wav")
-    (root / "link.wav").symlink_to(outside)
-    with pytest.raises(ManifestError, match="escapes"):
-        resolve_media(root, "link.wav")
+    elsewhere = tmp_path / "other_disk"
+    make_wav(elsewhere / "clip.wav")
+    (root / "media").symlink_to(elsewhere)
+    assert resolve_media(root, "media/clip.wav").is_file()
+    for bad in ("media/../../secret.wav", "..", "."):
+        with pytest.raises(ManifestError, match="escapes"):
+            resolve_media(root, bad)
 
 
 def test_label_set_from_meta():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import io
 from pathlib import Path
 
@@ -36,8 +37,8 @@ def read_csv_rows(path: str | Path) -> list[dict[str, str]]:
 
 
 def relpath(root: Path, path: Path) -> str:
-    """A path relative to the data root, with forward slashes."""
-    return path.resolve().relative_to(root.resolve()).as_posix()
+    """A path relative to the data root, with forward slashes (symlinks inside the root are kept as they are)."""
+    return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
 
 
 def check_media(path: Path, report: SkipReport, need_audio: bool = False) -> MediaInfo | None:

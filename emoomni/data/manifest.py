@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path, PurePosixPath
@@ -52,20 +53,23 @@ class Sample:
 
 
 def resolve_media(data_root: str | Path, rel: str) -> Path:
-    """Resolve a manifest media path inside ``data_root``; absolute paths and escapes are refused.
+    """Resolve a manifest media path inside ``data_root``; absolute paths and ``..`` escapes are refused.
+
+    Confinement is lexical: a symlink the user placed inside the data root (a folder on another
+    disk, say) is followed as theirs, but no manifest entry can climb out of the root.
 
     >>> resolve_media("/data", "clips/a.mp4").as_posix()
     '/data/clips/a.mp4'
-    >>> resolve_media("/data", "../etc/passwd")
+    >>> resolve_media("/data", "clips/../../etc/passwd")
     Traceback (most recent call last):
     ...
-    emoomni.data.manifest.ManifestError: media path '../etc/passwd' escapes the data root /data
+    emoomni.data.manifest.ManifestError: media path 'clips/../../etc/passwd' escapes the data root /data
     """
     if not rel or PurePosixPath(rel).is_absolute() or Path(rel).is_absolute() or "\\" in rel:
         raise ManifestError(f"media path {rel!r} must be relative to the data root, with forward slashes")
-    root = Path(data_root).resolve()
-    path = (root / rel).resolve()
-    if not path.is_relative_to(root):
+    root = Path(os.path.abspath(data_root))
+    path = Path(os.path.normpath(root / rel))
+    if path == root or not path.is_relative_to(root):
         raise ManifestError(f"media path {rel!r} escapes the data root {root}")
     return path
 
