@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import numpy as np
 
 
 class MediaError(ValueError):
@@ -56,3 +57,35 @@ def probe(path: str | Path) -> MediaInfo:
         raise MediaError(f"{path}: no decodable frames") from None
     except (av.error.FFmpegError, UnicodeDecodeError, IndexError) as e:
         raise MediaError(f"{path}: corrupt or unreadable media ({type(e).__name__}: {e})") from None
+
+
+def read_frames(path: str | Path) -> np.ndarray:
+    """Decode every video frame as RGB, shape (frames, height, width, 3), uint8."""
+    path = Path(path)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path}: no video stream")
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    except av.error.FFmpegError as e:
+        raise MediaError(f"{path}: corrupt or unreadable media ({type(e).__name__}: {e})") from None
+    if not frames:
+        raise MediaError(f"{path}: no decodable frames")
+    return np.stack(frames)
+
+
+def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+    """Decode the first audio stream as mono float32 at ``sample_rate``."""
+    path = Path(path)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise MediaError(f"{path}: no audio stream")
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            chunks = []
+            for frame in container.decode(audio=0):
+                chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    except av.error.FFmpegError as e:
+        raise MediaError(f"{path}: corrupt or unreadable media ({type(e).__name__}: {e})") from None
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)

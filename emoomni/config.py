@@ -1,0 +1,122 @@
+"""Profiles: ``params/<profile>.yaml`` -> one frozen dataclass per stage; unknown keys raise."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emoomni.data.synthemo.generate import SynthEmoConfig
+from emoomni.paths import REPO_ROOT
+
+PARAMS_DIR = REPO_ROOT / "params"
+
+
+class ConfigError(ValueError):
+    """A profile is malformed: unknown key, wrong type or missing file; the message says where."""
+
+
+@dataclass(frozen=True)
+class SynthEmoStage:
+    """Generating SynthEmo and checking that its cues are in the signal."""
+
+    n_clips: int = 1200
+    """Clips in the whole set (all splits)."""
+    seed: int = 0
+    """Seed that decides every clip."""
+    workers: int = 2
+    """Parallel worker processes for generation."""
+    separability_clips: int = 600
+    """Clips analysed by the separability check (the first ones of the set)."""
+    clip: SynthEmoConfig = field(default_factory=SynthEmoConfig)
+    """Clip sizes, split fractions and condition mixtures."""
+
+
+@dataclass(frozen=True)
+class Params:
+    """A whole profile."""
+
+    profile: str
+    synthemo: SynthEmoStage = field(default_factory=SynthEmoStage)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The resolved profile as plain data."""
+        return dataclasses.asdict(self)
+
+
+def stage_hash(stage: Any) -> str:
+    """A short hash of a stage's resolved settings (results are cached under it)."""
+    blob = json.dumps(dataclasses.asdict(stage), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def load(profile: str | Path, **overrides: Any) -> Params:
+    """Load ``params/<profile>.yaml`` (or a path), apply dotted overrides such as ``synthemo.seed=3``."""
+    path = Path(profile) if str(profile).endswith((".yaml", ".yml")) else PARAMS_DIR / f"{profile}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PARAMS_DIR.glob("*.yaml")))
+        raise ConfigError(f"no profile {profile!r}: {path} does not exist (known profiles: {known})")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw.setdefault("profile", path.stem)
+    for dotted, value in overrides.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return build(Params, raw, str(path))
+
+
+def build(cls: type, data: Any, where: str) -> Any:
+    """Build a (nested) frozen dataclass from plain data, refusing unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} for {cls.__name__}; known: {sorted(names)}")
+    kwargs = {k: _coerce(hints[k], v, f"{where}:{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """Check (and lightly convert) one value against its annotated type."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        inner = typing.get_args(tp)[0]
+        return tuple(_coerce(inner, v, where) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        _, vt = typing.get_args(tp)
+        return {str(k): _coerce(vt, v, f"{where}.{k}") for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and not (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
+        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+    return value

@@ -1,0 +1,93 @@
+"""SynthEmo's design: classes, conditions, the gold rule, and the condition mixture per split.
+
+Every clip carries three cues, one per modality (vision: the face; audio: the voice's prosody;
+text: the words), each an emotion or ``neutral``. Its *condition* decides how the cues relate:
+
+- ``agree``: all three carry the gold emotion;
+- ``poker_face``: the face stays neutral while voice and words carry the emotion (the paper's Figure 1);
+- ``flat_voice``: the voice is flat while face and words carry the emotion;
+- ``neutral_words``: the words are neutral while face and voice carry the emotion;
+- ``conflict``: two modalities carry the gold emotion and the third (the *dissenter*) another one.
+
+**Gold rule.** The gold label is the emotion that at least two of the three cues carry. Every
+condition guarantees such a majority; the three neutralising conditions need a non-neutral gold.
+
+**Default mixtures.** One modality (``shortcut``, vision by default, the modality the paper finds
+Qwen2.5-Omni collapses onto) is right on almost every training clip: the condition that
+neutralises it is rare in ``train`` and conflicts there are voiced by the other two modalities. The
+``test`` split over-represents exactly what a collapsed model gets wrong: the shortcut neutralised,
+or the shortcut itself dissenting.
+"""
+
+from __future__ import annotations
+
+CLASSES = ("neutral", "happy", "sad", "angry", "worried", "surprised")
+MODALITIES = ("vision", "audio", "text")
+CONDITIONS = ("agree", "poker_face", "flat_voice", "neutral_words", "conflict")
+NEUTRALISES = {"poker_face": "vision", "flat_voice": "audio", "neutral_words": "text"}
+NEUTRALISER = {m: c for c, m in NEUTRALISES.items()}
+
+
+def gold_label(cues: dict[str, str]) -> str:
+    """The emotion at least two of the three cues carry.
+
+    >>> gold_label({"vision": "neutral", "audio": "angry", "text": "angry"})
+    'angry'
+    >>> gold_label({"vision": "sad", "audio": "happy", "text": "angry"})
+    Traceback (most recent call last):
+    ...
+    ValueError: no majority among cues {'vision': 'sad', 'audio': 'happy', 'text': 'angry'}
+    """
+    values = [cues[m] for m in MODALITIES]
+    for v in values:
+        if values.count(v) >= 2:
+            return v
+    raise ValueError(f"no majority among cues {cues}")
+
+
+def cues_for(condition: str, gold: str, dissenter: str | None = None, other: str | None = None) -> dict[str, str]:
+    """The per-modality cues of a clip with a given condition and gold label.
+
+    >>> cues_for("poker_face", "angry")
+    {'vision': 'neutral', 'audio': 'angry', 'text': 'angry'}
+    >>> cues_for("conflict", "sad", dissenter="vision", other="happy")
+    {'vision': 'happy', 'audio': 'sad', 'text': 'sad'}
+    """
+    cues = {m: gold for m in MODALITIES}
+    if condition in NEUTRALISES:
+        if gold == "neutral":
+            raise ValueError(f"condition {condition} needs a non-neutral gold label")
+        cues[NEUTRALISES[condition]] = "neutral"
+    elif condition == "conflict":
+        if dissenter not in MODALITIES or other in (None, gold):
+            raise ValueError("a conflict needs a dissenting modality and an emotion other than the gold one")
+        cues[dissenter] = other
+    elif condition != "agree":
+        raise ValueError(f"unknown condition {condition!r}; choose one of {', '.join(CONDITIONS)}")
+    return cues
+
+
+def default_mixtures(shortcut: str = "vision") -> dict[str, dict[str, float]]:
+    """Condition mixture per split, under which ``shortcut`` is the easy modality in training.
+
+    >>> default_mixtures()["test"]["poker_face"]
+    0.3
+    """
+    hide = NEUTRALISER[shortcut]
+    others = [c for c in ("poker_face", "flat_voice", "neutral_words") if c != hide]
+    train = {"agree": 0.45, hide: 0.05, others[0]: 0.2, others[1]: 0.2, "conflict": 0.1}
+    test = {"agree": 0.2, hide: 0.3, others[0]: 0.1, others[1]: 0.1, "conflict": 0.3}
+    uniform = {c: 1 / len(CONDITIONS) for c in CONDITIONS}
+    return {"pretrain": uniform, "train": train, "val": dict(train), "test": test}
+
+
+def default_dissenters(shortcut: str = "vision") -> dict[str, dict[str, float]]:
+    """Which modality dissents in a conflict, per split: never the shortcut in training, only it in test."""
+    rest = [m for m in MODALITIES if m != shortcut]
+    train = {m: 1 / len(rest) for m in rest}
+    return {
+        "pretrain": {m: 1 / 3 for m in MODALITIES},
+        "train": train,
+        "val": dict(train),
+        "test": {shortcut: 1.0},
+    }

@@ -1,0 +1,29 @@
+import pytest
+
+from emoomni import config
+from emoomni.paths import REPO_ROOT
+
+
+@pytest.mark.parametrize("profile", sorted(p.stem for p in (REPO_ROOT / "params").glob("*.yaml")))
+def test_every_shipped_profile_loads(profile):
+    p = config.load(profile)
+    assert p.profile == profile
+    assert p.synthemo.n_clips > 0
+
+
+def test_unknown_keys_and_wrong_types_raise_with_location(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("synthemo:\n  clip:\n    frame: 8\n")
+    with pytest.raises(config.ConfigError, match=r"bad.yaml:synthemo:clip: unknown key\(s\) \['frame'\]"):
+        config.load(bad)
+    bad.write_text("synthemo:\n  seed: one\n")
+    with pytest.raises(config.ConfigError, match="synthemo:seed: expected int"):
+        config.load(bad)
+    with pytest.raises(config.ConfigError, match="no profile 'nope'"):
+        config.load("nope")
+
+
+def test_overrides_and_types():
+    p = config.load("smoke", **{"synthemo.seed": 7, "synthemo.clip.fps": 5})
+    assert p.synthemo.seed == 7 and p.synthemo.clip.fps == 5.0 and isinstance(p.synthemo.clip.fps, float)
+    assert config.stage_hash(p.synthemo) != config.stage_hash(config.load("smoke").synthemo)
