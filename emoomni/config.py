@@ -40,11 +40,46 @@ class SynthEmoStage:
 
 
 @dataclass(frozen=True)
+class Backend:
+    """A backend chosen by name, with its options (model path, device, batch size, ...)."""
+
+    backend: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OmniCoTStage:
+    """Building the OmniCoT SFT set: evidence extraction, verification, records and exports."""
+
+    source: str = "synthemo"
+    """``synthemo`` (the profile's generated set) or ``manifest`` (a JSONL manifest of a real data set)."""
+    split: str = "train"
+    """Which split of the source to build from."""
+    manifest: str | None = None
+    """For ``source: manifest``: the manifest path (``$VARS`` are expanded)."""
+    data_root: str | None = None
+    """For ``source: manifest``: the data root its media paths are relative to."""
+    label_set: str = "synthemo"
+    """The candidate labels (a name in :data:`emoomni.labels.LABEL_SETS`)."""
+    max_samples: int | None = None
+    """Use at most this many samples of the split (None: all)."""
+    batch_size: int = 16
+    workers: int = 2
+    vision: Backend = field(default_factory=lambda: Backend("signal"))
+    audio: Backend = field(default_factory=lambda: Backend("signal", {"baseline_clips": 200}))
+    dialogue: Backend = field(default_factory=lambda: Backend("transcript"))
+    verifier: Backend = field(default_factory=lambda: Backend("rules", {"min_votes": 2}))
+    prompts: dict[str, str] = field(default_factory=dict)
+    """Overrides of the prompt templates in :mod:`emoomni.prompts` (keys: system, vision, audio, dialogue, verify)."""
+
+
+@dataclass(frozen=True)
 class Params:
     """A whole profile."""
 
     profile: str
     synthemo: SynthEmoStage = field(default_factory=SynthEmoStage)
+    omnicot: OmniCoTStage = field(default_factory=OmniCoTStage)
 
     def snapshot(self) -> dict[str, Any]:
         """The resolved profile as plain data."""

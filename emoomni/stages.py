@@ -54,6 +54,56 @@ def synthemo_separability(params: Params) -> dict:
     return load_separability(path)
 
 
+def omnicot_inputs(params: Params) -> tuple[list[Sample], Path]:
+    """The samples and data root the OmniCoT stage builds from."""
+    import os
+
+    from emoomni.data.manifest import read_manifest
+
+    o = params.omnicot
+    if o.source == "synthemo":
+        samples, root = synthemo_set(params)
+    elif o.source == "manifest":
+        if not o.manifest or not o.data_root:
+            raise ValueError("omnicot.source 'manifest' needs omnicot.manifest and omnicot.data_root")
+        root = Path(os.path.expandvars(o.data_root))
+        samples = read_manifest(os.path.expandvars(o.manifest), root)
+    else:
+        raise ValueError(f"unknown omnicot.source {o.source!r}; use 'synthemo' or 'manifest'")
+    chosen = [s for s in samples if s.split == o.split]
+    return chosen[: o.max_samples] if o.max_samples else chosen, root
+
+
+def omnicot_dir(params: Params) -> Path:
+    """Where a profile's OmniCoT build lives, keyed by its inputs and settings."""
+    o = params.omnicot
+    key = stage_hash(type(o)(**{**o.__dict__, "workers": 1}))
+    source = synthemo_dir(params).name if o.source == "synthemo" else "manifest"
+    return runs_dir(params.profile) / f"omnicot-{source}-{key}"
+
+
+def omnicot(params: Params):
+    """Build (or resume, or reuse) the OmniCoT set: evidence, verdicts, records and exports."""
+    from emoomni.build import build
+    from emoomni.export import export
+    from emoomni.extract.base import make_extractor
+    from emoomni.labels import label_set
+    from emoomni.verify import make_verifier
+
+    o = params.omnicot
+    samples, root = omnicot_inputs(params)
+    labels = label_set(o.label_set).labels
+    prompts = {"prompts": dict(o.prompts)} if o.prompts else {}
+    extractors = {m: make_extractor(m, getattr(o, m).backend, **getattr(o, m).options, **prompts)
+                  for m in ("vision", "audio", "dialogue")}
+    verifier = make_verifier(o.verifier.backend, **o.verifier.options, **prompts)
+    out = omnicot_dir(params)
+    result = build(samples, root, out, extractors, verifier, labels, o.batch_size, o.workers)
+    export(result.records, samples, root, out, labels)
+    (out / "params.json").write_text(json.dumps(params.snapshot()["omnicot"], indent=1, sort_keys=True, default=str))
+    return result, samples, root
+
+
 def load_separability(path: Path) -> dict:
     """Read a stored separability result back, with its tables as frames."""
     data = json.loads(Path(path).read_text())

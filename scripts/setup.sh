@@ -31,7 +31,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[book,dev]"
+.venv/bin/python -m pip install -q -e ".[book,dev,server]"
 nodeps=$(.venv/bin/python -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["tool"]["emoomni"]["no-deps"]))')
 .venv/bin/python -m pip install -q --no-deps $nodeps
 echo "$want" > "$stamp"

