@@ -113,6 +113,15 @@ def _extract_batch(args: tuple[Extractor, list[Sample], list[str], str, tuple[st
         texts = extractor.describe(batch, root_path, labels)
         per = (time.perf_counter() - start) / max(len(batch), 1)
         return [_row(k, t, None, per) for k, t in zip(keys, texts)]
+    except ExtractionError as e:
+        partial = getattr(e, "results", None)  # backends that finish every request report them all
+        if partial is not None:
+            per = (time.perf_counter() - start) / max(len(batch), 1)
+            errs = getattr(e, "errors", {})
+            return [_row(k, t, None if t is not None else errs.get(s.id, str(e)), per)
+                    for s, k, t in zip(batch, keys, partial)]
+        if len(batch) == 1:
+            raise
     except Exception:  # noqa: BLE001 - isolate the failing sample below
         if len(batch) == 1:
             raise
@@ -198,12 +207,22 @@ def judge_all(evidence: Sequence[Evidence], golds: Sequence[str], verifier: Veri
     keys = [key(ev, g) for ev, g in zip(evidence, golds)]
     todo = [(k, ev, g) for k, ev, g in zip(keys, evidence, golds) if k not in journal.done]
     todo = list({k: (k, ev, g) for k, ev, g in todo}.values())
+    failed: dict[str, str] = {}
     for i in tqdm(range(0, len(todo), batch_size), desc=f"verification ({verifier.name})", disable=not todo):
         chunk = todo[i : i + batch_size]
-        verdicts = verifier.judge([(ev, g) for _, ev, g in chunk], labels)
-        journal.add({"key": k, **asdict(v)} for (k, _, _), v in zip(chunk, verdicts))
+        try:
+            verdicts = verifier.judge([(ev, g) for _, ev, g in chunk], labels)
+        except Exception as e:  # noqa: BLE001 - a failed request is reported, not cached, and retried next run
+            verdicts = getattr(e, "results", None) or [None] * len(chunk)
+            for (k, ev, _), v in zip(chunk, verdicts):
+                if v is None:
+                    failed[k] = getattr(e, "errors", {}).get(ev.sample_id, f"{type(e).__name__}: {e}")
+        journal.add({"key": k, **asdict(v)} for (k, _, _), v in zip(chunk, verdicts) if v is not None)
     out = []
     for k, ev in zip(keys, evidence):
+        if k in failed:
+            out.append(Verdict(ev.sample_id, None, f"verifier request failed: {failed[k]}", backend=verifier.name))
+            continue
         row = {f: v for f, v in journal.done[k].items() if f != "key"}
         out.append(Verdict(**{**row, "sample_id": ev.sample_id}))
     return out, len(todo)

@@ -128,3 +128,32 @@ def test_exports(clips, built, tmp_path):
     assert swift[0]["audios"] == [] and is_valid(swift[0]["messages"][2]["content"])
     nogt = export(r.records, samples, root, tmp_path / "nogt", LABELS, style="omnicot_nogt")
     assert "[vision]" not in nogt["trl"].read_text()
+
+
+class _Flaky:
+    """A verifier whose requests fail for one sample, as a server backend reports it."""
+
+    name = "flaky"
+    options = {}
+
+    def judge(self, items, labels):
+        from emoomni.extract.base import ExtractionError
+        from emoomni.verify import Verdict
+
+        results = [None if ev.sample_id.endswith("1") else Verdict(ev.sample_id, False, "no", backend="flaky")
+                   for ev, _ in items]
+        err = ExtractionError("1 of n failed")
+        err.results, err.errors = results, {ev.sample_id: "could not reach server" for ev, _ in items if ev.sample_id.endswith("1")}
+        raise err
+
+
+def test_failed_verifier_requests_are_reported_and_retried_not_cached(clips, built, tmp_path):
+    from emoomni.build import judge_all
+
+    samples, _ = clips
+    r = built[0]
+    verdicts, n = judge_all(r.evidence, [s.label for s in samples], _Flaky(), LABELS, tmp_path)
+    failed = [v for v in verdicts if v.sample_id.endswith("1")]
+    assert failed and all(v.supported is None and "could not reach server" in v.reason for v in failed)
+    again, n2 = judge_all(r.evidence, [s.label for s in samples], _Flaky(), LABELS, tmp_path)
+    assert n2 == len(failed)
