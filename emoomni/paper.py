@@ -15,28 +15,25 @@ def reported() -> dict:
     return json.loads(resources.files("emoomni.resources").joinpath("paper_results.json").read_text())
 
 
-def table1() -> pd.DataFrame:
-    """Table 1 as a frame: one row per model and variant, columns (benchmark, paper column)."""
-    rows = reported()["table1"]["rows"]
+def _results_frame(table: str, keys: tuple[str, str]) -> pd.DataFrame:
+    """One row per entry of a results table, indexed by ``keys``, columns (benchmark, paper column)."""
     data = {
-        (r["model"], r["variant"]): {(b, c): v for b, cols in r["results"].items() for c, v in cols.items()}
-        for r in rows
+        tuple(r[k] for k in keys): {(b, c): v for b, cols in r["results"].items() for c, v in cols.items()}
+        for r in reported()[table]["rows"]
     }
     frame = pd.DataFrame.from_dict(data, orient="index")
-    frame.index.names = ["model", "variant"]
+    frame.index.names = list(keys)
     return frame
+
+
+def table1() -> pd.DataFrame:
+    """Table 1 as a frame: one row per model and variant, columns (benchmark, paper column)."""
+    return _results_frame("table1", ("model", "variant"))
 
 
 def table2() -> pd.DataFrame:
     """Table 2 as a frame: one row per training data / reasoning style, columns (benchmark, paper column)."""
-    rows = reported()["table2"]["rows"]
-    data = {
-        (r["data"], r["style"]): {(b, c): v for b, cols in r["results"].items() for c, v in cols.items()}
-        for r in rows
-    }
-    frame = pd.DataFrame.from_dict(data, orient="index")
-    frame.index.names = ["data", "style"]
-    return frame
+    return _results_frame("table2", ("data", "style"))
 
 
 def table3() -> pd.DataFrame:
