@@ -15,6 +15,7 @@ other batch leaves them to the model.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -46,8 +47,8 @@ def _native_fps(path: str) -> float | None:
 
 
 def sample_frames(frames: np.ndarray, native_fps: float | None, fps: float, factor: int = 2,
-                  max_frames: int = 64) -> np.ndarray:
-    """Pick frames evenly at about ``fps``: a multiple of ``factor`` frames, at least ``factor``, at most ``max_frames``.
+                  max_frames: int = 768) -> np.ndarray:
+    """Pick frames evenly at about ``fps``: a multiple of ``factor``, at least ``factor``, at most ``max_frames``.
 
     >>> sample_frames(np.zeros((8, 2, 2, 3)), 4.0, 4.0).shape[0]
     8
@@ -167,15 +168,21 @@ def omni_inputs(processor: Any, batch_messages: Sequence[Sequence[dict]], add_ge
                 elif kind == "image":
                     img = item["image"]
                     images.append(img if isinstance(img, Image.Image) else Image.open(img).convert("RGB"))
+        if aiv and plain:
+            raise ValueError("one conversation mixes an audio-in-video clip with a plain video; the model's "
+                             "rotary positions take one audio-in-video flag per sequence")
         spans.append({k: (start[k], n) for k, n in (("videos", len(videos)), ("audios", len(audios)),
                                                      ("images", len(images)))} | {"aiv": aiv, "plain": plain})
     any_aiv = any(s["aiv"] for s in spans)
     kwargs: dict[str, Any] = {}
     if any_aiv:
         kwargs = {"load_audio_from_video": True, "audio_from_video_indices": slots}
-    inputs = processor(text=texts, images=images or None, videos=videos or None, audio=audios or None,
-                       videos_kwargs={"size": _video_size(processor, size), "fps": fps, "do_sample_frames": False},
-                       padding=True, padding_side=padding_side, return_tensors="pt", **kwargs)
+    with warnings.catch_warnings():  # transformers' own np.arange over a tensor; harmless
+        warnings.filterwarnings("ignore", "__array__ implementation doesn't accept a copy", DeprecationWarning)
+        inputs = processor(text=texts, images=images or None, videos=videos or None, audio=audios or None,
+                           videos_kwargs={"size": _video_size(processor, size), "fps": fps, "do_sample_frames": False,
+                                          "cap_pixels_per_frame": True},
+                           padding=True, padding_side=padding_side, return_tensors="pt", **kwargs)
     if "video_second_per_grid" in inputs:
         inputs["video_second_per_grid"] = torch.as_tensor(inputs["video_second_per_grid"], dtype=torch.float32)
     if any_aiv and any(s["plain"] for s in spans):

@@ -69,6 +69,7 @@ def omni_processor(tokenizer: object, max_pixels: int = 112 * 112) -> object:
     image = Qwen2VLImageProcessor(patch_size=14, temporal_patch_size=2, merge_size=2,
                                   size={"shortest_edge": unit, "longest_edge": max_pixels})
     video = Qwen2VLVideoProcessor(patch_size=14, temporal_patch_size=2, merge_size=2, min_frames=2, max_frames=64,
+                                  cap_pixels_per_frame=True,
                                   size={"shortest_edge": unit, "longest_edge": max_pixels})
     features = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=30,
                                        n_fft=400, return_attention_mask=True)
@@ -88,7 +89,8 @@ def omni_config(tokenizer: object) -> object:
         audio_config=dict(AUDIO, output_dim=TEXT["hidden_size"]),
         audio_token_index=tid("<|AUDIO|>"), image_token_index=tid("<|IMAGE|>"), video_token_index=tid("<|VIDEO|>"),
         audio_start_token_id=tid("<|audio_bos|>"), audio_end_token_id=tid("<|audio_eos|>"),
-        user_token_id=tokenizer.encode("user")[0], position_id_per_seconds=25, seconds_per_chunk=2, tie_word_embeddings=False)
+        user_token_id=tokenizer.encode("user")[0], position_id_per_seconds=25, seconds_per_chunk=2,
+        tie_word_embeddings=False)
     # Read by get_rope_index though not a declared field (the 7B's config.json carries these too).
     config.vision_start_token_id = tid("<|vision_bos|>")
     config.vision_end_token_id = tid("<|vision_eos|>")
@@ -111,6 +113,9 @@ def build_tiny_omni(out_dir: str | Path, seed: int = 0) -> Path:
         torch.manual_seed(seed)
         model = Qwen2_5OmniThinkerForConditionalGeneration(omni_config(tokenizer)).eval()
     add_guided_tokens(model, processor, seed=seed)
+    gc = model.generation_config
+    gc.do_sample = False
+    gc.eos_token_id = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")]
     set_generation_defaults(model, processor)
     model.save_pretrained(out)
     processor.save_pretrained(out)

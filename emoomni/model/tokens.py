@@ -49,6 +49,19 @@ def placeholder_ids(processor: Any) -> list[int]:
     return sorted(ids)
 
 
+def _row_stats(weight: torch.Tensor, n: int, chunk: int = 8192) -> tuple[torch.Tensor, float]:
+    """Mean row (float32, on the CPU) and overall standard deviation of ``weight[:n]``, in chunks (no fp32 copy)."""
+    total = torch.zeros(weight.shape[1], dtype=torch.float64)
+    sq = 0.0
+    for i in range(0, n, chunk):
+        block = weight[i:min(n, i + chunk)].detach().to("cpu", torch.float64)
+        total += block.sum(0)
+        sq += float((block * block).sum())
+    mean = total / n
+    var = sq / (n * weight.shape[1]) - float((mean * mean).mean())
+    return mean.float(), max(var, 0.0) ** 0.5
+
+
 def add_guided_tokens(model: Any, processor: Any, seed: int = 0, noise: float = 0.01) -> dict[str, int]:
     """Add the four guided tokens as special tokens (one id each) and give them embedding and lm_head rows.
 
@@ -65,10 +78,11 @@ def add_guided_tokens(model: Any, processor: Any, seed: int = 0, noise: float = 
     if new:
         tok.add_special_tokens({"extra_special_tokens": new}, replace_extra_special_tokens=False)
     ids = guided_token_ids(tok)
-    emb = model.get_input_embeddings()
-    if len(tok) > emb.weight.shape[0]:
+    n_rows = model.get_input_embeddings().weight.shape[0]
+    if len(tok) > n_rows:
         model.resize_token_embeddings(len(tok), mean_resizing=False)
-    rows = sorted(ids[t] for t in new)
+    # rows to initialise: new tokens, and tokens the tokenizer had but the embeddings had to grow for
+    rows = sorted({ids[t] for t in new} | {i for i in ids.values() if i >= n_rows})
     if rows:
         gen = torch.Generator().manual_seed(seed)
         outs = [model.get_input_embeddings()]
@@ -78,11 +92,10 @@ def add_guided_tokens(model: Any, processor: Any, seed: int = 0, noise: float = 
         with torch.no_grad():
             for layer in outs:
                 w = layer.weight
-                base = w[: min(n_old, min(rows))].float()
-                mean, std = base.mean(0), base.std()
+                mean, std = _row_stats(w, min(n_old, n_rows, min(rows)))
                 fresh = mean + noise * std * torch.randn(len(rows), w.shape[1], generator=gen)
                 w[rows] = fresh.to(device=w.device, dtype=w.dtype)
-        log.info("added guided tokens %s", {t: ids[t] for t in new})
+        log.info("initialised guided token rows %s", rows)
     return ids
 
 
