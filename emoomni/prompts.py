@@ -10,7 +10,7 @@ explanation) in the project's own words; every one can be overridden in the para
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 SYSTEM = (
     "You are an expert in affective computing who describes the evidence for a person's emotion. "
@@ -60,6 +60,29 @@ class Prompts:
     audio: str = EXTRACT["audio"]
     dialogue: str = EXTRACT["dialogue"]
     verify: str = VERIFY
+
+    @classmethod
+    def resolve(cls, value: "Prompts | Mapping[str, str] | None") -> "Prompts":
+        """The templates in force: the defaults, a Prompts instance, or the defaults with dict overrides.
+
+        >>> Prompts.resolve({"dialogue": "Write down the words."}).dialogue
+        'Write down the words.'
+        >>> Prompts.resolve({"colour": "x"})
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown prompt templates ['colour']; known: audio, dialogue, system, verify, vision
+        """
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise TypeError(f"prompts must be a Prompts or a mapping of overrides, not {type(value).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown prompt templates {unknown}; known: {', '.join(sorted(known))}")
+        return cls(**dict(value))
 
     def extract(self, modality: str, labels: Sequence[str]) -> str:
         """The user prompt for one modality's extractor."""

@@ -156,7 +156,7 @@ def test_options_are_checked_and_prompts_enter_the_cache_key():
     plain = make_extractor("vision", "qwen3vl", model="m")
     custom = make_extractor("vision", "qwen3vl", model="m", prompts={"vision": "Describe the face. {labels}"})
     assert custom.prompts.vision.startswith("Describe the face") and plain.cache_key() != custom.cache_key()
-    with pytest.raises(ValueError, match="unknown prompt override"):
+    with pytest.raises(ValueError, match="unknown prompt templates"):
         make_extractor("audio", "qwen2audio", prompts={"voice": "x"})
 
 

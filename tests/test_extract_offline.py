@@ -1,6 +1,5 @@
 """Offline backends, the rule verifier and prompt delimiting."""
 
-import numpy as np
 import pytest
 import skimage.data
 

@@ -16,7 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from emoomni.data.manifest import Sample
+import numpy as np
+
+from emoomni.data.manifest import Sample, resolve_media
+from emoomni.media import MediaError, read_audio
 
 MODALITIES = ("vision", "audio", "dialogue")
 
@@ -70,6 +73,26 @@ class Extractor(ABC):
         blob = json.dumps({"name": self.name, "modality": self.modality, "options": self.options},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def media_path(sample: Sample, data_root: Path, kind: str) -> Path:
+    """The sample's file for ``kind``: its video, or for audio its audio file falling back to the video's track."""
+    rel = sample.video if kind == "video" else (sample.audio or sample.video)
+    if not rel:
+        raise ExtractionError(f"sample {sample.id!r}: no {'video' if kind == 'video' else 'audio or video'} file")
+    return resolve_media(data_root, rel)
+
+
+def load_clip_audio(sample: Sample, data_root: Path, sample_rate: int = 16000) -> np.ndarray:
+    """Mono float32 audio of a sample (its audio file, else its video's track); ExtractionError if there is none."""
+    path = media_path(sample, data_root, "audio")
+    try:
+        audio = read_audio(path, sample_rate)
+    except MediaError as e:
+        raise ExtractionError(f"sample {sample.id!r}: {e}") from None
+    if audio.size == 0:
+        raise ExtractionError(f"sample {sample.id!r}: {path}: the audio track is empty")
+    return audio
 
 
 _REGISTRY: dict[tuple[str, str], Callable[..., Extractor]] = {}

@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from emoomni.data.manifest import Sample, resolve_media
-from emoomni.extract.base import Evidence, ExtractionError, Extractor, register
-from emoomni.media import MediaError, probe, read_audio, read_frames
+from emoomni.data.manifest import Sample
+from emoomni.extract.base import Evidence, ExtractionError, Extractor, load_clip_audio, media_path, register
+from emoomni.media import MediaError, probe, read_frames
 from emoomni.prompts import Prompts
 from emoomni.verify import Verdict, Verifier, llm_verdict, register_verifier
 
@@ -35,24 +35,6 @@ COMMON_OPTIONS = {"model": None, "dtype": "auto", "device": "cpu", "batch_size":
                   "prompts": None}
 PLACEHOLDERS = ("<|image_pad|>", "<|video_pad|>", "<|AUDIO|>", "<|vision_start|>", "<|vision_end|>",
                 "<|audio_bos|>", "<|audio_eos|>", "<|audio_start|>", "<|audio_end|>")
-
-
-def as_prompts(value: Prompts | dict[str, str] | None) -> Prompts:
-    """The prompts in force: a :class:`Prompts`, or the defaults with a dict of overrides applied.
-
-    >>> as_prompts({"dialogue": "Write down the words."}).dialogue
-    'Write down the words.'
-    """
-    if value is None:
-        return Prompts()
-    if isinstance(value, Prompts):
-        return value
-    if isinstance(value, dict):
-        try:
-            return Prompts(**value)
-        except TypeError as e:
-            raise ValueError(f"unknown prompt override in {sorted(value)}: {e}") from None
-    raise TypeError(f"prompts must be a Prompts or a dict of overrides, not {type(value).__name__}")
 
 
 def batches(items: Sequence[Any], size: int, desc: str) -> Iterator[Sequence[Any]]:
@@ -79,7 +61,7 @@ class HFBackend:
             raise TypeError(f"{type(self).__name__}: unknown options {sorted(unknown)}; allowed: {sorted(allowed)}")
         opts = {**allowed, **options}
         opts["model"] = str(opts["model"] or self.default_model)
-        self.prompts = as_prompts(opts["prompts"])
+        self.prompts = Prompts.resolve(opts["prompts"])
         opts["prompts"] = asdict(self.prompts)  # the texts in force, so that they enter the cache key
         self._model: Any = None
         self._processor: Any = None
@@ -138,32 +120,12 @@ class HFBackend:
         self.tokenizer.padding_side = "left"
 
 
-def _media(sample: Sample, data_root: Path, kind: str) -> Path:
-    """The sample's media file for ``kind`` (video, or audio falling back to the video's track)."""
-    rel = sample.video if kind == "video" else (sample.audio or sample.video)
-    if not rel:
-        raise ExtractionError(f"sample {sample.id!r}: no {'video' if kind == 'video' else 'audio or video'} file")
-    return resolve_media(data_root, rel)
-
-
 def _nonempty(samples: Sequence[Sample], texts: Sequence[str], what: str) -> list[str]:
     """Raise ExtractionError naming the samples whose reply is empty."""
     empty = [s.id for s, t in zip(samples, texts) if not t.strip()]
     if empty:
         raise ExtractionError(f"empty {what} for sample(s) {', '.join(empty)}")
     return list(texts)
-
-
-def load_clip_audio(sample: Sample, data_root: Path, sample_rate: int) -> np.ndarray:
-    """Mono float32 audio of a sample (its audio file, else its video's audio track); ExtractionError if none."""
-    path = _media(sample, data_root, "audio")
-    try:
-        audio = read_audio(path, sample_rate)
-    except MediaError as e:
-        raise ExtractionError(f"sample {sample.id!r}: {e}") from None
-    if audio.size == 0:
-        raise ExtractionError(f"sample {sample.id!r}: {path}: the audio track is empty")
-    return audio
 
 
 @register
@@ -183,7 +145,7 @@ class Qwen3VLExtractor(HFBackend, Extractor):
         """The sampled frames (T, H, W, 3) of a sample's video and their metadata (fps, indices)."""
         from transformers.video_utils import VideoMetadata
 
-        path = _media(sample, data_root, "video")
+        path = media_path(sample, data_root, "video")
         try:
             frames = read_frames(path)
             duration = probe(path).duration

@@ -29,9 +29,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,8 +39,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from emoomni.data.manifest import ManifestError, Sample, resolve_media
-from emoomni.extract.base import MODALITIES, Evidence, ExtractionError, Extractor, register
-from emoomni.media import MediaError, read_audio
+from emoomni.extract.base import load_clip_audio, MODALITIES, Evidence, ExtractionError, Extractor, register
+from emoomni.media import MediaError
 from emoomni.prompts import Prompts
 from emoomni.verify import Verdict, Verifier, llm_verdict, register_verifier
 
@@ -75,27 +75,6 @@ class ServerBatchError(ExtractionError):
         shown = "; ".join(f"{sid}: {msg}" for sid, msg in list(errors.items())[:5])
         more = f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
         super().__init__(f"{backend}: {len(errors)} of {len(results)} samples failed: {shown}{more}")
-
-
-def resolve_prompts(prompts: Prompts | Mapping[str, str] | None) -> Prompts:
-    """The templates in force: the defaults, a Prompts instance, or the defaults with dict overrides.
-
-    >>> resolve_prompts({"dialogue": "Write down the words."}).dialogue
-    'Write down the words.'
-    >>> resolve_prompts({"colour": "x"})
-    Traceback (most recent call last):
-    ...
-    ValueError: unknown prompt templates ['colour']; known: audio, dialogue, system, verify, vision
-    """
-    if prompts is None:
-        return Prompts()
-    if isinstance(prompts, Prompts):
-        return prompts
-    known = {f.name for f in fields(Prompts)}
-    unknown = sorted(set(prompts) - known)
-    if unknown:
-        raise ValueError(f"unknown prompt templates {unknown}; known: {', '.join(sorted(known))}")
-    return Prompts(**dict(prompts))
 
 
 def sample_indices(total: int, num: int) -> list[int]:
@@ -179,16 +158,10 @@ def wav_bytes(audio: np.ndarray, sample_rate: int = 16000) -> bytes:
 
 def sample_wav(sample: Sample, data_root: Path, sample_rate: int = 16000) -> bytes:
     """The sample's audio (its audio file, else its video's track) as 16 kHz mono wav bytes."""
-    rel = sample.audio or sample.video
-    if rel is None:
-        raise ExtractionError(f"sample {sample.id!r}: no audio or video file to take audio from")
     try:
-        audio = read_audio(resolve_media(data_root, rel), sample_rate)
-    except (MediaError, ManifestError) as e:
+        return wav_bytes(load_clip_audio(sample, data_root, sample_rate), sample_rate)
+    except ManifestError as e:
         raise ExtractionError(f"sample {sample.id!r}: {e}") from None
-    if audio.size == 0:
-        raise ExtractionError(f"sample {sample.id!r}: {rel}: the audio track is empty")
-    return wav_bytes(audio, sample_rate)
 
 
 class _ServerBackend:
@@ -214,7 +187,7 @@ class _ServerBackend:
             raise ValueError("max_concurrency must be at least 1")
         if not str(merged["api_key_env"]).isidentifier():
             raise ValueError("api_key_env must be the name of an environment variable")
-        self.prompts = resolve_prompts(merged["prompts"])
+        self.prompts = Prompts.resolve(merged["prompts"])
         merged["prompts"] = asdict(self.prompts)
         self.options = merged
         self._http_client = http_client

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emoomni.data.manifest import Sample, resolve_media
-from emoomni.extract.base import ExtractionError, Extractor, register
+from emoomni.data.manifest import Sample
+from emoomni.extract.base import ExtractionError, Extractor, media_path, register
 from emoomni.media import MediaError, read_audio, read_frames
 from emoomni.omnicot import NO_SPEECH
 
@@ -36,13 +36,6 @@ def _label_in(labels: Sequence[str], wanted: str) -> str:
     return swap if swap in labels else wanted
 
 
-def _media(sample: Sample, root: Path, kind: str) -> Path:
-    rel = sample.video if kind == "video" else (sample.audio or sample.video)
-    if rel is None:
-        raise ExtractionError(f"sample {sample.id}: no {kind} file")
-    return resolve_media(root, rel)
-
-
 @register
 class SignalVision(Extractor):
     """Describe the face from pixels: geometry for SynthEmo, face detection plus ``fer`` otherwise."""
@@ -55,7 +48,7 @@ class SignalVision(Extractor):
         method = self.options.get("method", "auto")
         out = []
         for s in batch:
-            path = _media(s, data_root, "video")
+            path = media_path(s, data_root, "video")
             try:
                 frames = read_frames(path)
             except MediaError as e:
@@ -147,7 +140,7 @@ class SignalAudio(Extractor):
             feats = []
             for s in chosen:
                 try:
-                    feats.append(prosody(read_audio(_media(s, data_root, "audio"))))
+                    feats.append(prosody(read_audio(media_path(s, data_root, "audio"))))
                 except (MediaError, ExtractionError, ValueError):
                     continue
             if len(feats) < 2:
@@ -166,7 +159,7 @@ class SignalAudio(Extractor):
         mean, std = np.array(self.baseline["mean"]), np.array(self.baseline["std"])
         out = []
         for s in batch:
-            path = _media(s, data_root, "audio")
+            path = media_path(s, data_root, "audio")
             try:
                 audio = read_audio(path)
             except MediaError as e:
@@ -208,7 +201,7 @@ class TranscriptDialogue(Extractor):
         for s in batch:
             text = (s.transcript or "").strip()
             if not text and (s.audio or s.meta.get("audio_in_video")):
-                text = self._asr(_media(s, data_root, "audio"))
+                text = self._asr(media_path(s, data_root, "audio"))
             out.append(f'The speaker says: "{text}"' if text else NO_SPEECH)
         return out
 
