@@ -15,6 +15,8 @@ import yaml
 
 from emoomni.data.synthemo.generate import SynthEmoConfig
 from emoomni.paths import REPO_ROOT
+from emoomni.train.pretrain import PretrainSettings
+from emoomni.train.sft import SFTSettings
 
 PARAMS_DIR = REPO_ROOT / "params"
 
@@ -74,12 +76,50 @@ class OmniCoTStage:
 
 
 @dataclass(frozen=True)
+class BaseStage:
+    """The base model: a tiny thinker given perception by description pre-training, or real weights."""
+
+    model: str = "tiny"
+    """``tiny``: build a tiny Qwen2.5-Omni thinker and pre-train it; otherwise a local path or hub id used as is."""
+    seed: int = 0
+    """Seed of the tiny model's random initialisation."""
+    pretrain: PretrainSettings = field(default_factory=PretrainSettings)
+    """Description pre-training of the tiny base (ignored for real weights)."""
+
+
+@dataclass(frozen=True)
+class SFTStage:
+    """Cold-start SFT on OmniCoT and the reasoning-style baselines of Table 2."""
+
+    styles: tuple[str, ...] = ("label", "freeform", "omnicot_nogt", "omnicot")
+    """Target styles trained by the baselines notebook (all on the same records)."""
+    eval_fraction: float = 0.05
+    """Share of the OmniCoT records held out for the evaluation loss."""
+    settings: SFTSettings = field(default_factory=SFTSettings)
+
+
+@dataclass(frozen=True)
+class EvalStage:
+    """Batched prediction with guided-token statistics."""
+
+    split: str = "test"
+    """The SynthEmo split (or manifest split) to evaluate on."""
+    max_samples: int | None = None
+    batch_size: int = 16
+    max_new_tokens: int = 256
+    include_transcript: bool = True
+
+
+@dataclass(frozen=True)
 class Params:
     """A whole profile."""
 
     profile: str
     synthemo: SynthEmoStage = field(default_factory=SynthEmoStage)
     omnicot: OmniCoTStage = field(default_factory=OmniCoTStage)
+    base: BaseStage = field(default_factory=BaseStage)
+    sft: SFTStage = field(default_factory=SFTStage)
+    eval: EvalStage = field(default_factory=EvalStage)
 
     def snapshot(self) -> dict[str, Any]:
         """The resolved profile as plain data."""

@@ -104,6 +104,77 @@ def omnicot(params: Params):
     return result, samples, root
 
 
+def base_model(params: Params) -> str:
+    """The base model's path: real weights as configured, or the tiny thinker after description pre-training."""
+    b = params.base
+    if b.model != "tiny":
+        return b.model
+    from emoomni.model import build_tiny_omni
+    from emoomni.train.pretrain import pretrain_base
+
+    samples, root = synthemo_set(params)
+    out = runs_dir(params.profile) / f"base-{synthemo_dir(params).name}-{stage_hash(b)}"
+    init = out / "init"
+    if not (init / "config.json").exists():
+        build_tiny_omni(init, seed=b.seed)
+    return str(pretrain_base(init, samples, root, out / "pretrain", b.pretrain))
+
+
+def sft_model(params: Params, style: str | None = None) -> Path:
+    """Train (or reuse, or resume) cold-start SFT in one target style; returns the adapter directory."""
+    from dataclasses import replace
+
+    from emoomni.labels import label_set
+    from emoomni.train.sft import train_sft
+
+    result, samples, root = omnicot(params)
+    settings = replace(params.sft.settings, target_style=style or params.sft.settings.target_style)
+    n_eval = max(1, round(params.sft.eval_fraction * len(result.records))) if params.sft.eval_fraction > 0 else 0
+    train, held = (result.records[:-n_eval], result.records[-n_eval:]) if n_eval else (result.records, [])
+    base = base_model(params)
+    key = stage_hash(settings)
+    out = runs_dir(params.profile) / f"sft-{settings.target_style}-{omnicot_dir(params).name}-{key}"
+    return train_sft(base, train, samples, root, label_set(params.omnicot.label_set).labels, out, settings,
+                     held or None)
+
+
+def eval_samples(params: Params) -> tuple[list[Sample], Path]:
+    """The samples the evaluation stage predicts on."""
+    e = params.eval
+    if params.omnicot.source == "synthemo":
+        samples, root = synthemo_set(params)
+    else:
+        samples, root = omnicot_inputs(params)
+    chosen = [s for s in samples if s.split == e.split]
+    return (chosen[: e.max_samples] if e.max_samples else chosen), root
+
+
+def predictions(params: Params, model: str = "base", style: str | None = None):
+    """Predict the evaluation split with the base model or an SFT adapter; cached and resumable."""
+    from emoomni.evaluate.predict import predict
+    from emoomni.labels import label_set
+    from emoomni.model import load_omni
+    from emoomni.train.sft import load_sft
+
+    samples, root = eval_samples(params)
+    e = params.eval
+    if model == "base":
+        path = base_model(params)
+        name = f"base-{stage_hash(params.base)}"
+        net, processor = load_omni(path)
+    elif model == "sft":
+        path = sft_model(params, style)
+        name = f"{path.parent.name}"
+        net, processor = load_sft(path)
+    else:
+        raise ValueError(f"unknown model {model!r}; use 'base' or 'sft'")
+    out = runs_dir(params.profile) / "predictions" / f"{name}-{e.split}-{stage_hash(e)}.jsonl"
+    preds = predict(net, processor, samples, root, label_set(params.omnicot.label_set), out,
+                    batch_size=e.batch_size, max_new_tokens=e.max_new_tokens,
+                    include_transcript=e.include_transcript)
+    return preds, samples
+
+
 def load_separability(path: Path) -> dict:
     """Read a stored separability result back, with its tables as frames."""
     data = json.loads(Path(path).read_text())

@@ -1,0 +1,57 @@
+"""Figures and tables of the training chapters: loss curves and before / after evaluations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from emoomni.data.manifest import Sample
+from emoomni.metrics import emotion_metrics
+
+
+def loss_curves(logs: Mapping[str, str | Path]):
+    """Training (and evaluation) loss against step for each run's ``log_history.csv``."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for name, path in logs.items():
+        frame = pd.read_csv(path)
+        if "loss" in frame:
+            rows = frame.dropna(subset=["loss"])
+            ax.plot(rows["step"], rows["loss"], label=f"{name}: train")
+        if "eval_loss" in frame:
+            rows = frame.dropna(subset=["eval_loss"])
+            ax.plot(rows["step"], rows["eval_loss"], "o--", label=f"{name}: eval")
+    ax.set(xlabel="optimizer step", ylabel="loss (assistant tokens)", title="Loss curves")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def prediction_summary(runs: Mapping[str, Sequence], labels: Sequence[str]) -> pd.DataFrame:
+    """Per model: valid OmniCoT format rate, accuracy, UAR, weighted F1 and unknown rate (percent)."""
+    rows = {}
+    for name, preds in runs.items():
+        m = emotion_metrics([p.gold for p in preds], [p.answer for p in preds], labels)
+        rows[name] = {"valid format": 100 * sum(p.valid_format for p in preds) / len(preds),
+                      "accuracy": 100 * m["accuracy"], "UAR": 100 * m["uar"],
+                      "weighted F1": 100 * m["weighted_f1"], "unknown": 100 * m["unknown_rate"], "n": len(preds)}
+    return pd.DataFrame(rows).T.round(2)
+
+
+def accuracy_by_condition(runs: Mapping[str, Sequence], samples: Sequence[Sample]) -> pd.DataFrame:
+    """Accuracy (percent) per SynthEmo condition for each model."""
+    cond = {s.id: s.meta.get("condition", "all") for s in samples}
+    out = {}
+    for name, preds in runs.items():
+        frame = pd.DataFrame({"condition": [cond[p.sample_id] for p in preds], "correct": [p.answer == p.gold for p in preds]})
+        out[name] = frame.groupby("condition")["correct"].mean() * 100
+    return pd.DataFrame(out).round(1)
+
+
+def example_outputs(preds: Sequence, n: int = 3, width: int = 400) -> pd.DataFrame:
+    """The first ``n`` generated texts beside their gold label and extracted answer."""
+    return pd.DataFrame([{"sample": p.sample_id, "gold": p.gold, "answer": p.answer,
+                          "text": p.text if len(p.text) <= width else p.text[:width] + " ..."} for p in preds[:n]])

@@ -1,0 +1,97 @@
+"""Description pre-training of the tiny base: the targets, a full-parameter update, the saved model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from emoomni.data.synthemo import generate
+from emoomni.data.synthemo.design import CLASSES
+from emoomni.model import build_tiny_omni, load_omni
+from emoomni.train.pretrain import (INSTRUCTIONS, PHRASES, TEMPLATES, PretrainSettings, describe,
+                                    description_messages, pretrain_base)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: two OpenMP threads on a busy 2-core machine slow each step tenfold."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_omni(tmp_path_factory.mktemp("omni") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("synthemo")
+    return root, generate(root, 12, seed=0)
+
+
+def test_descriptions_cover_every_cue_in_every_style():
+    for modality, table in PHRASES.items():
+        assert set(table) == set(CLASSES), modality
+    assert len(TEMPLATES) == len(INSTRUCTIONS) == 3
+    for style in range(3):
+        texts = {describe({"vision": c, "audio": c, "text": c}, style) for c in CLASSES}
+        assert len(texts) == len(CLASSES)  # every cue is told apart
+        for text in texts:
+            assert "<" not in text and "[" not in text and text.endswith(".")
+    with pytest.raises(ValueError, match="no description"):
+        describe({"vision": "bored", "audio": "sad", "text": "sad"}, 0)
+
+
+def test_description_chat_is_not_the_recognition_task(data):
+    root, samples = data
+    for s in samples:
+        messages = description_messages(s, root)
+        assert [m["role"] for m in messages] == ["system", "user", "assistant"]
+        user = messages[1]["content"]
+        assert [c["type"] for c in user] == ["video", "text"] and user[0]["audio_in_video"] is True
+        text = user[-1]["text"]
+        assert text.startswith("<transcript>") and text.splitlines()[-1] in INSTRUCTIONS
+        assert "Candidate" not in text and "emotion" not in text.lower()
+        answer = messages[2]["content"][0]["text"]
+        assert answer == describe(s.meta["cues"], INSTRUCTIONS.index(text.splitlines()[-1]), s.transcript)
+        assert "<answer>" not in answer and "[vision]" not in answer
+
+
+def test_two_pretraining_steps_update_the_whole_model_and_it_reloads(tiny, data, tmp_path):
+    root, samples = data
+    pre = [s for s in samples if s.split == "pretrain"]
+    assert len(pre) >= 2
+    settings = PretrainSettings(max_steps=2, per_device_batch_size=2, learning_rate=1e-3, warmup=0.0,
+                                save_steps=100, logging_steps=1)
+    out = pretrain_base(tiny, samples, root, tmp_path / "pre", settings)
+    assert out == tmp_path / "pre" / "model"
+    names = {p.name for p in out.iterdir()}
+    assert "model.safetensors" in names and not any(n.endswith((".bin", ".pt", ".pth")) for n in names)
+    meta = json.loads((out / "emoomni_pretrain.json").read_text())
+    assert meta["global_step"] == 2 and set(meta["train_ids"]) == {s.id for s in pre}
+    trained, _ = load_omni(out)
+    base, _ = load_omni(tiny)
+    new, old = dict(trained.named_parameters()), dict(base.named_parameters())
+    assert new.keys() == old.keys()
+    for part in ("model.audio_tower.", "model.visual.", "model.language_model.", "lm_head."):
+        names = [n for n in old if n.startswith(part)]
+        changed = [n for n in names if not torch.equal(new[n], old[n])]
+        assert len(changed) >= 0.8 * len(names), (part, len(changed), len(names))
+    assert trained.generation_config.suppress_tokens == base.generation_config.suppress_tokens
+    # a finished run with the same settings and data is reused, not retrained
+    mtime = (out / "model.safetensors").stat().st_mtime_ns
+    assert pretrain_base(tiny, samples, root, tmp_path / "pre", settings) == out
+    assert (out / "model.safetensors").stat().st_mtime_ns == mtime
+
+
+def test_pretraining_refuses_an_empty_split(tiny, data, tmp_path):
+    root, samples = data
+    with pytest.raises(ValueError, match="no samples in split"):
+        pretrain_base(tiny, samples, root, tmp_path, replace(PretrainSettings(), split="nope"))
