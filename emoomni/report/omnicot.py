@@ -92,7 +92,7 @@ def retention_plot(samples: Sequence[Sample], verdicts: Sequence[Verdict]):
 def rejection_reasons(verdicts: Sequence[Verdict]) -> pd.DataFrame:
     """Why samples were dropped, grouped by the reason's first words."""
     reasons = [v.reason.split("(")[0].strip() for v in verdicts if not v.supported]
-    return pd.Series(reasons, name="samples").value_counts().to_frame()
+    return pd.Series(reasons).value_counts().rename_axis("reason").rename("samples").to_frame()
 
 
 def error_summary(errors: Sequence[dict]) -> pd.DataFrame:

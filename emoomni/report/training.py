@@ -55,3 +55,14 @@ def example_outputs(preds: Sequence, n: int = 3, width: int = 400) -> pd.DataFra
     """The first ``n`` generated texts beside their gold label and extracted answer."""
     return pd.DataFrame([{"sample": p.sample_id, "gold": p.gold, "answer": p.answer,
                           "text": p.text if len(p.text) <= width else p.text[:width] + " ..."} for p in preds[:n]])
+
+
+def before_after_sentence(runs: Mapping[str, Sequence], labels: Sequence[str]) -> str:
+    """One sentence comparing the first and last run of ``runs`` on format validity and accuracy, from the numbers."""
+    table = prediction_summary(runs, labels)
+    (a, ra), (b, rb) = list(table.iterrows())[0], list(table.iterrows())[-1]
+    change = "rises" if rb["accuracy"] > ra["accuracy"] else "does not rise"
+    return (f"{b}: {rb['valid format']:.1f} % of the {int(rb['n'])} outputs are valid OmniCoT traces "
+            f"({a}: {ra['valid format']:.1f} %), and accuracy {change} from {ra['accuracy']:.1f} % to "
+            f"{rb['accuracy']:.1f} % (UAR {ra['UAR']:.1f} % to {rb['UAR']:.1f} %; chance is about "
+            f"{100 / len(labels):.1f} %).")

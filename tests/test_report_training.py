@@ -1,0 +1,33 @@
+"""Training-chapter figures and tables on small fixture results."""
+
+import matplotlib.figure
+import pandas as pd
+
+from emoomni.data.manifest import Sample
+from emoomni.evaluate.predict import Prediction
+from emoomni.report import training
+
+LABELS = ("happy", "sad")
+
+
+def _pred(i, gold, answer, valid):
+    return Prediction(sample_id=f"s{i}", text="x", answer=answer, gold=gold, valid_format=valid,
+                      stats={"vision": None, "audio": None}, p_star=None)
+
+
+def test_summary_sentence_and_conditions(tmp_path):
+    before = [_pred(0, "happy", None, False), _pred(1, "sad", "happy", False)]
+    after = [_pred(0, "happy", "happy", True), _pred(1, "sad", "sad", True)]
+    runs = {"base": before, "sft": after}
+    table = training.prediction_summary(runs, LABELS)
+    assert table.loc["sft", "accuracy"] == 100 and table.loc["base", "unknown"] == 50
+    assert "sft: 100.0 % of the 2 outputs are valid" in training.before_after_sentence(runs, LABELS)
+    assert "rises from 0.0 % to 100.0 %" in training.before_after_sentence(runs, LABELS)
+    samples = [Sample("s0", "synthemo", "test", video="a.mp4", label="happy", meta={"condition": "agree"}),
+               Sample("s1", "synthemo", "test", video="b.mp4", label="sad", meta={"condition": "poker_face"})]
+    cond = training.accuracy_by_condition(runs, samples)
+    assert cond.loc["poker_face", "base"] == 0 and cond.loc["poker_face", "sft"] == 100
+    log = tmp_path / "log.csv"
+    pd.DataFrame({"step": [1, 2, 2], "loss": [2.0, 1.0, None], "eval_loss": [None, None, 1.5]}).to_csv(log, index=False)
+    assert isinstance(training.loss_curves({"run": log}), matplotlib.figure.Figure)
+    assert list(training.example_outputs(after, 1)["gold"]) == ["happy"]
