@@ -23,18 +23,6 @@ LABELS = label_set("synthemo").labels
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny thinker, built once for the module."""
-    return build_tiny_omni(tmp_path_factory.mktemp("omni") / "tiny")
-
-
-@pytest.fixture(scope="module")
-def omni(tiny: Path):
-    """The tiny thinker and its processor, loaded through load_omni."""
-    return load_omni(tiny)
-
-
-@pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Sample]]:
     """Six real SynthEmo clips plus a silent copy and a speech wav of one of them."""
     root = tmp_path_factory.mktemp("synthemo")

@@ -16,25 +16,13 @@ from emoomni.evaluate import (Prediction, answer_probs, completion_stats, guided
                               read_predictions)
 from emoomni.evaluate.stats import answer_slot, extend_position_ids
 from emoomni.labels import extract_answer, label_set
-from emoomni.model import build_tiny_omni, chat_messages, decode, guided_token_ids, load_omni, omni_inputs
+from emoomni.model import chat_messages, decode, guided_token_ids, load_omni, omni_inputs
 from emoomni.omnicot import OmniCoT, render
 
 LS = label_set("synthemo")
 LABELS = LS.labels
 TOL = 1e-5
 MAX_NEW = 24
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny thinker, built once for the module."""
-    return build_tiny_omni(tmp_path_factory.mktemp("omni") / "tiny")
-
-
-@pytest.fixture(scope="module")
-def omni(tiny: Path):
-    """The tiny thinker and its processor."""
-    return load_omni(tiny)
 
 
 @pytest.fixture(scope="module")

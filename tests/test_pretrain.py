@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
 
 from emoomni.data.synthemo import generate
 from emoomni.data.synthemo.design import CLASSES
-from emoomni.model import build_tiny_omni, load_omni
+from emoomni.model import load_omni
 from emoomni.train.pretrain import (INSTRUCTIONS, PHRASES, TEMPLATES, PretrainSettings, describe,
                                     description_messages, pretrain_base)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: two OpenMP threads on a busy 2-core machine slow each step tenfold."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_omni(tmp_path_factory.mktemp("omni") / "tiny")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

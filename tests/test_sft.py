@@ -17,7 +17,7 @@ from emoomni.build import OmniCoTRecord
 from emoomni.config import ConfigError
 from emoomni.data.synthemo import generate
 from emoomni.labels import label_set
-from emoomni.model import build_tiny_omni, chat_messages, guided_token_ids, load_omni, omni_inputs
+from emoomni.model import chat_messages, guided_token_ids, load_omni, omni_inputs
 from emoomni.omnicot import GUIDED_TOKENS, STYLES, OmniCoT, render_style
 from emoomni.paths import REPO_ROOT
 from emoomni.train.collator import OmniCollator
@@ -27,18 +27,7 @@ from emoomni.train.sft import (SFTSettings, load_settings, load_sft, main, make_
 LABELS = label_set("synthemo").labels
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: two OpenMP threads on a busy 2-core machine slow each step tenfold."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_omni(tmp_path_factory.mktemp("omni") / "tiny")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from emoomni.labels import label_set
+from emoomni.records import SCHEMA_VERSION, checked_fields, to_line, write_lines
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "ManifestError", "Sample", "SkipReport", "read_manifest", "resolve_media",
+           "validate_sample", "write_manifest"]
+
 
 
 class ManifestError(ValueError):
@@ -33,23 +36,12 @@ class Sample:
 
     def to_json(self) -> str:
         """One JSONL line, carrying the schema version."""
-        return json.dumps({"schema": SCHEMA_VERSION, **asdict(self)}, ensure_ascii=False, sort_keys=True)
+        return to_line(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Sample":
         """Build a Sample from a decoded JSONL line, checking the schema version and fields."""
-        d = dict(d)
-        version = d.pop("schema", None)
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"schema version {version!r}, expected {SCHEMA_VERSION}")
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown fields {sorted(unknown)}")
-        missing = {"id", "dataset", "split"} - set(d)
-        if missing:
-            raise ValueError(f"missing required fields {sorted(missing)}")
-        return cls(**d)
+        return cls(**checked_fields(cls, d, required=("id", "dataset", "split")))
 
 
 def resolve_media(data_root: str | Path, rel: str) -> Path:
@@ -97,12 +89,7 @@ def validate_sample(sample: Sample, data_root: str | Path | None = None, check_f
 
 def write_manifest(samples: list[Sample], path: str | Path) -> Path:
     """Write samples as JSONL (atomically: a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(s.to_json() + "\n" for s in samples), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_lines((s.to_json() for s in samples), path)
 
 
 def read_manifest(path: str | Path, data_root: str | Path | None = None, check_files: bool = False) -> list[Sample]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from emoomni.data.common import check_media, relpath
-from emoomni.data.manifest import SCHEMA_VERSION, ManifestError, SkipReport, resolve_media
+from emoomni.data.manifest import ManifestError, SkipReport, resolve_media
+from emoomni.records import checked_fields, to_line, write_lines
 
 log = logging.getLogger(__name__)
 
@@ -69,31 +70,18 @@ class BenchItem:
 
     def to_json(self) -> str:
         """One JSONL line, carrying the schema version."""
-        return json.dumps({"schema": SCHEMA_VERSION, **asdict(self)}, ensure_ascii=False, sort_keys=True)
+        return to_line(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "BenchItem":
         """Build a BenchItem from a decoded JSONL line, checking the schema version and fields."""
-        d = dict(d)
-        version = d.pop("schema", None)
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"schema version {version!r}, expected {SCHEMA_VERSION}")
-        names = {f.name for f in fields(cls)}
-        if unknown := set(d) - names:
-            raise ValueError(f"unknown fields {sorted(unknown)}")
-        if missing := {"id", "task_type", "question", "options", "answer", "answer_index"} - set(d):
-            raise ValueError(f"missing required fields {sorted(missing)}")
+        d = checked_fields(cls, d, required=("id", "task_type", "question", "options", "answer", "answer_index"))
         return cls(**{**d, "options": tuple(d["options"])})
 
 
 def write_items(items: list[BenchItem], path: str | Path) -> Path:
     """Write BenchItems as JSONL (atomically: a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(item.to_json() + "\n" for item in items), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_lines((item.to_json() for item in items), path)
 
 
 def read_items(path: str | Path) -> list[BenchItem]:

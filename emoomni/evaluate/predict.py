@@ -22,7 +22,7 @@ import os
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,10 @@ from emoomni.data.manifest import Sample
 from emoomni.evaluate.stats import MODALITIES, completion_lengths, completion_stats, stop_ids
 from emoomni.labels import LABEL_SETS, LabelSet, extract_answer, label_set
 from emoomni.omnicot import is_valid
+from emoomni.records import checked_fields, to_line, write_lines
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -81,7 +81,7 @@ class Prediction:
 
     def to_json(self) -> str:
         """One JSONL line, carrying the schema version."""
-        return json.dumps({"schema": SCHEMA_VERSION, **asdict(self)}, ensure_ascii=False, sort_keys=True)
+        return to_line(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Prediction:
@@ -91,25 +91,12 @@ class Prediction:
         >>> Prediction.from_dict(json.loads(p.to_json())) == p
         True
         """
-        d = dict(d)
-        version = d.pop("schema", None)
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"prediction schema version {version!r}, expected {SCHEMA_VERSION}")
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown prediction fields {sorted(unknown)}")
-        return cls(**d)
+        return cls(**checked_fields(cls, d, kind="prediction"))
 
 
 def write_predictions(predictions: Sequence[Prediction], path: str | Path) -> Path:
     """Write predictions as JSONL, atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(p.to_json() + "\n" for p in predictions), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_lines((p.to_json() for p in predictions), path)
 
 
 def _load(path: Path) -> tuple[dict[str, Prediction], bool]:
