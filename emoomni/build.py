@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from emoomni.data.manifest import Sample, resolve_media
 from emoomni.extract.base import MODALITIES, Evidence, ExtractionError, Extractor
 from emoomni.omnicot import OmniCoT, OmniCoTFormatError, render
+from emoomni.records import write_lines
 from emoomni.verify import Verdict, Verifier
 
 log = logging.getLogger(__name__)
@@ -260,14 +261,11 @@ def build(samples: Sequence[Sample], data_root: str | Path, out_dir: str | Path,
 
 
 def _write(out: Path, result: BuildResult) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     for name, rows in (("evidence", [e.to_json() for e in result.evidence]),
                        ("verdicts", [v.to_json() for v in result.verdicts]),
                        ("omnicot", [r.to_json() for r in result.records]),
                        ("errors", [json.dumps(e, ensure_ascii=False, sort_keys=True) for e in result.errors])):
-        tmp = out / f"{name}.jsonl.tmp"
-        tmp.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
-        tmp.replace(out / f"{name}.jsonl")
+        write_lines(rows, out / f"{name}.jsonl")
 
 
 def read_records(path: str | Path) -> list[OmniCoTRecord]:

@@ -10,6 +10,7 @@ from emoomni.build import OmniCoTRecord
 from emoomni.data.manifest import Sample, resolve_media
 from emoomni.omnicot import render_style
 from emoomni.prompts import SYSTEM, instruction
+from emoomni.records import write_lines
 
 
 def _media(sample: Sample, data_root: Path) -> tuple[str | None, str | None]:
@@ -62,6 +63,5 @@ def export(records: Sequence[OmniCoTRecord], samples: Sequence[Sample], data_roo
     paths = {}
     for name, fn in (("trl", trl_row), ("swift", swift_row)):
         rows = [json.dumps(fn(r, by_id[r.sample_id], Path(data_root), labels, style), ensure_ascii=False) for r in records]
-        paths[name] = out / f"{name}.jsonl"
-        paths[name].write_text("".join(x + "\n" for x in rows), encoding="utf-8")
+        paths[name] = write_lines(rows, out / f"{name}.jsonl")
     return paths
