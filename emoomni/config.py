@@ -126,9 +126,11 @@ class Params:
         return dataclasses.asdict(self)
 
 
-def stage_hash(stage: Any) -> str:
-    """A short hash of a stage's resolved settings (results are cached under it)."""
-    blob = json.dumps(dataclasses.asdict(stage), sort_keys=True, default=str)
+def stage_hash(stage: Any, *inputs: Any) -> str:
+    """A short hash of a stage's resolved settings and any other inputs it depends on (results are cached under it)."""
+    blob = json.dumps([dataclasses.asdict(stage), *map(str, inputs)], sort_keys=True, default=str)
+    if not inputs:
+        blob = json.dumps(dataclasses.asdict(stage), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -110,10 +110,11 @@ def base_model(params: Params) -> str:
     if b.model != "tiny":
         return b.model
     from emoomni.model import build_tiny_omni
+    from emoomni.model.tiny import TINY_VERSION
     from emoomni.train.pretrain import pretrain_base
 
     samples, root = synthemo_set(params)
-    out = runs_dir(params.profile) / f"base-{synthemo_dir(params).name}-{stage_hash(b)}"
+    out = runs_dir(params.profile) / f"base-{synthemo_dir(params).name}-tiny{TINY_VERSION}-{stage_hash(b)}"
     init = out / "init"
     if not (init / "config.json").exists():
         build_tiny_omni(init, seed=b.seed)
@@ -132,10 +133,18 @@ def sft_model(params: Params, style: str | None = None) -> Path:
     n_eval = max(1, round(params.sft.eval_fraction * len(result.records))) if params.sft.eval_fraction > 0 else 0
     train, held = (result.records[:-n_eval], result.records[-n_eval:]) if n_eval else (result.records, [])
     base = base_model(params)
-    key = stage_hash(settings)
+    key = stage_hash(settings, _relative(base, params))
     out = runs_dir(params.profile) / f"sft-{settings.target_style}-{omnicot_dir(params).name}-{key}"
     return train_sft(base, train, samples, root, label_set(params.omnicot.label_set).labels, out, settings,
                      held or None)
+
+
+def _relative(path: str | Path, params: Params) -> str:
+    """A stage output's path relative to the profile's runs directory (a model id or outside path as is)."""
+    try:
+        return str(Path(path).resolve().relative_to(runs_dir(params.profile).resolve()))
+    except ValueError:
+        return str(path)
 
 
 def eval_samples(params: Params) -> tuple[list[Sample], Path]:

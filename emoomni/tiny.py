@@ -8,6 +8,7 @@ Tests and the embedded default build their tiny models on top of it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -47,6 +48,7 @@ def corpus() -> list[str]:
             for key, options in text.FILLERS.items():
                 t = t.replace("{" + key + "}", options[len(t) % len(options)])
             lines.append(t)
+    lines += evidence_phrasing()
     lines += [
         "The face shows raised brows, wide eyes and an open mouth. The voice is loud, fast and high.",
         "Brows lowered and drawn together, lips pressed. The pitch is low and flat, the speech slow and quiet.",
@@ -55,6 +57,32 @@ def corpus() -> list[str]:
         "What is the sound? Which object is shown? A B C D option answer question image audio speech music.",
         "0 1 2 3 4 5 6 7 8 9 . , ; : ! ? ' \" ( ) [ ] < > / - _ * # % & + =",
     ]
+    return lines
+
+
+def evidence_phrasing() -> list[str]:
+    """Sentences in the wording the offline extractors, the rule verifier and the description pre-training use."""
+    import itertools
+
+    import numpy as np
+
+    from emoomni.data.synthemo.design import CLASSES
+    from emoomni.extract.face_geometry import Change, describe
+    from emoomni.extract.signal import SignalAudio
+    from emoomni.omnicot import OmniCoT, render
+    from emoomni.train.pretrain import TEMPLATES, describe as describe_cues
+    from emoomni.verify_rules import compose_analysis
+
+    lines = [describe(Change(*c)) for c in itertools.product((-0.1, 0.0, 0.1), (-0.1, 0.0, 0.1), (0.8, 1.0, 1.2),
+                                                            (-0.1, 0.0, 0.1), (0.0, 0.1))]
+    lines += [SignalAudio.text(np.array(z, float), CLASSES) for z in itertools.product((-1, 0, 1), repeat=5)]
+    for votes in itertools.product(CLASSES, repeat=3):
+        gold = max(set(votes), key=votes.count)
+        lines.append(compose_analysis(dict(zip(("vision", "audio", "dialogue"), votes)), gold))
+    for i, c in enumerate(itertools.product(CLASSES, repeat=3)):
+        lines.append(describe_cues(dict(zip(("vision", "audio", "text"), c)), i % len(TEMPLATES), "Words."))
+    lines += [render(OmniCoT("Reason: the expression suggests " + c + ".", "Reason: the voice suggests " + c + ".",
+                             'The speaker says: "words"', "the person is " + c + ".", c)) for c in CLASSES]
     return lines
 
 
@@ -78,11 +106,17 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 2000) -> tuple[dict[str, i
     return model["vocab"], merges
 
 
+@functools.lru_cache(maxsize=4)
+def _trained_bpe(vocab_size: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """The BPE over :func:`corpus`, trained once per process and vocabulary size."""
+    return train_bpe(corpus(), vocab_size)
+
+
 def qwen_tokenizer(vocab_size: int = 2000, extra_special_tokens: dict[str, str] | None = None,
                    additional_tokens: Sequence[str] = (), chat_template: str = CHATML_TEMPLATE) -> Qwen2Tokenizer:
     """A real ``Qwen2Tokenizer`` over a locally trained vocabulary, with Qwen's special tokens at the end."""
-    vocab, merges = train_bpe(corpus(), vocab_size)
-    tok = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+    vocab, merges = _trained_bpe(vocab_size)
+    tok = Qwen2Tokenizer(vocab=dict(vocab), merges=list(merges), unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                          extra_special_tokens=extra_special_tokens or {})
     tok.add_special_tokens({"additional_special_tokens": [t for t in QWEN_SPECIAL if t not in tok.get_vocab()]
                             + list(additional_tokens)})

@@ -173,6 +173,21 @@ def test_omni_inputs_pads_left_and_counts_media_tokens(omni, data):
     assert slow["video_grid_thw"].tolist() == [[2, 4, 4]] and slow["use_audio_in_video"] is False
 
 
+def test_audio_padded_to_the_longest_clip_gives_the_30_s_outputs(omni, data, monkeypatch):
+    import emoomni.model.inputs as inputs_module
+
+    model, processor = omni
+    root, samples = data
+    chats = [chat_messages(s, LABELS, root) for s in kinds(root, samples).values()]
+    short = omni_inputs(processor, chats, add_generation_prompt=True)
+    monkeypatch.setattr(inputs_module, "_audio_pad_length", lambda proc, audios: proc.feature_extractor.n_samples)
+    full = omni_inputs(processor, chats, add_generation_prompt=True)
+    assert full["input_features"].shape[-1] == 3000 and short["input_features"].shape[-1] <= 500
+    assert torch.equal(short["input_ids"], full["input_ids"])
+    with torch.no_grad():
+        assert torch.allclose(model(**short).logits, model(**full).logits, atol=1e-5)
+
+
 def test_generate_on_clips_never_emits_placeholders(omni, data):
     model, processor = omni
     root, samples = data

@@ -121,14 +121,16 @@ def test_guided_stats_match_full_logits_first_occurrence_and_none(omni, data):
     assert all(v is None for v in guided_stats(model, one, stop_first, ids)[0].values())
 
 
-def reference_p_star(model, processor, sample: Sample, root: Path, answer_prefix: str, gold: str) -> float:
-    """Product of the gold tokens' probabilities after ``answer_prefix``, from full logits (log space)."""
-    gold_ids = tokenize(processor, gold, end=False)
+def reference_p_star(model, processor, sample: Sample, root: Path, answer_prefix: str, gold: str) -> tuple[float, int]:
+    """Log of the product of the gold tokens' probabilities after ``answer_prefix`` (full logits), and their count."""
     logits, t, ids = full_logits(model, processor, sample, root, answer_prefix + gold)
     end = ids.index(processor.tokenizer.convert_tokens_to_ids("<|im_end|>"), t)
-    assert ids[end - len(gold_ids):end] == gold_ids
+    # The gold tokens: those of the joint encoding whose characters reach into the gold text.
+    enc = processor.tokenizer(answer_prefix + gold, add_special_tokens=False, return_offsets_mapping=True)
+    n_gold = sum(1 for _, stop in enc["offset_mapping"] if stop > len(answer_prefix))
+    assert ids[t:end] == enc["input_ids"]
     logp = logits.log_softmax(-1)
-    return float(sum(logp[j - 1, ids[j]] for j in range(end - len(gold_ids), end)))
+    return float(sum(logp[j - 1, ids[j]] for j in range(end - n_gold, end))), n_gold
 
 
 def test_p_star_matches_full_logits_for_every_answer_slot_case(omni, data):
@@ -136,9 +138,9 @@ def test_p_star_matches_full_logits_for_every_answer_slot_case(omni, data):
     root, samples = data
     think = "<think>\n[vision] a frown\n[audio] low voice\n[dialogue] none\n[analysis] sad cues\n</think>"
     cases = [  # (completion text, the answer-slot text the convention must produce, gold)
-        (think + "\n<answer>angry</answer>", think + "\n<answer>", "surprised"),  # multi-token gold (5 tokens)
+        (think + "\n<answer>angry</answer>", think + "\n<answer>", "surprised"),  # ">surprised" is one token
         (think + "\nso I say it is sad", think + "\n<answer>", "happy"),  # no <answer>: cut after </think>
-        ("it might be sad", "it might be sad\n<answer>", "worried"),  # neither tag
+        ("it might be sad", "it might be sad\n<answer>", "xylophone"),  # neither tag; a many-token gold
         ("<answer>", "<answer>", "sad"),
     ]
     chosen = [samples[0], samples[1], samples[2], samples[3]]  # samples[2] is a plain video: mixed rope batch
@@ -146,15 +148,15 @@ def test_p_star_matches_full_logits_for_every_answer_slot_case(omni, data):
     assert "position_ids" in inputs
     comps = pad_right([tokenize(processor, c) for c, _, _ in cases], processor.tokenizer.pad_token_id)
     got = answer_probs(model, inputs, comps, [g for _, _, g in cases], processor.tokenizer)
-    assert got[0]["n_tokens"] == len(tokenize(processor, "surprised", end=False)) == 5
     worst_p, worst_log = 0.0, 0.0
     for s, (_, prefix, gold), r in zip(chosen, cases, got):
-        ref = reference_p_star(model, processor, s, root, prefix, gold)
+        ref, n_gold = reference_p_star(model, processor, s, root, prefix, gold)
+        assert r["n_tokens"] == n_gold
         worst_p = max(worst_p, abs(r["p_star"] - math.exp(ref)))
         worst_log = max(worst_log, abs(r["logp"] - ref) / abs(ref))
         assert math.isclose(r["p_star_mean"], math.exp(ref / r["n_tokens"]), rel_tol=TOL)
-    assert worst_p < TOL and worst_log < TOL
-    plain = p_star(model, inputs, comps, [None, "happy", "worried", "sad"], processor.tokenizer)
+    assert worst_p < TOL and worst_log < TOL and got[2]["n_tokens"] > 1
+    plain = p_star(model, inputs, comps, [None, "happy", "xylophone", "sad"], processor.tokenizer)
     assert plain[0] is None and all(math.isclose(a, b["p_star"], rel_tol=TOL) for a, b in zip(plain[1:], got[1:]))
 
 
@@ -178,7 +180,7 @@ def test_completion_stats_equal_the_separate_passes(omni, data, after_answer):
         assert a["n_tokens"] == b["n_tokens"] and abs(a["logp"] - b["logp"]) < TOL * abs(b["logp"])
 
 
-def test_answer_slot_reencodes_a_token_that_straddles_the_tag():
+def test_answer_slot_reencodes_the_token_holding_the_tags_end():
     class Stub:  # a vocabulary where '>h' is one token, as byte-level BPE can merge it
         pieces = ("<answer", ">h", "appy", "<", "answer", ">", "</think>", "x")
 
@@ -186,7 +188,7 @@ def test_answer_slot_reencodes_a_token_that_straddles_the_tag():
             return "".join(self.pieces[i] for i in ids)
 
     assert answer_slot(Stub(), [0, 1, 2]) == ([0], ">")  # '>h' crosses the tag's end: dropped, '>' re-encoded
-    assert answer_slot(Stub(), [3, 4, 5, 2]) == ([3, 4, 5], "")  # aligned: generated ids kept as they are
+    assert answer_slot(Stub(), [3, 4, 5, 2]) == ([3, 4], ">")  # a lone '>' is re-encoded with the label too
     assert answer_slot(Stub(), [7, 6, 7]) == ([7, 6], "\n<answer>")
     assert answer_slot(Stub(), [7]) == ([7], "\n<answer>")
     assert answer_slot(Stub(), []) == ([], "<answer>")

@@ -210,14 +210,15 @@ def _decode(tokenizer: Any, ids: Sequence[int]) -> str:
     return tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
 
-def _cut_after(tokenizer: Any, ids: list[int], tag: str) -> tuple[int, str] | None:
+def _cut_after(tokenizer: Any, ids: list[int], tag: str, hold: int = 0) -> tuple[int, str] | None:
     """Where the first ``tag`` ends: ``(k, rest)`` with ``ids[:k]`` decoding to a prefix of the text through
-    the tag and ``rest`` the remainder of that text (empty when a token boundary falls right after the tag)."""
+    the tag, short of at least its last ``hold`` characters, and ``rest`` the remainder of that text."""
     text = _decode(tokenizer, ids)
     pos = text.find(tag)
     if pos < 0:
         return None
-    target = text[:pos + len(tag)]
+    full = text[:pos + len(tag)]
+    target = full[:len(full) - hold]
     lo, hi = 1, len(ids)
     while lo < hi:  # smallest k whose decoded prefix contains the tag
         mid = (lo + hi) // 2
@@ -225,17 +226,17 @@ def _cut_after(tokenizer: Any, ids: list[int], tag: str) -> tuple[int, str] | No
             hi = mid
         else:
             lo = mid + 1
-    for k in range(lo, -1, -1):  # a token that straddles the tag's end is dropped and its text re-encoded
+    for k in range(lo, -1, -1):  # a token that straddles the cut is dropped and its text re-encoded
         head = _decode(tokenizer, ids[:k])
         if target.startswith(head):
-            return k, target[len(head):]
-    return 0, target
+            return k, full[len(head):]
+    return 0, full
 
 
 def answer_slot(tokenizer: Any, completion: Sequence[int]) -> tuple[list[int], str]:
     """The kept completion ids and the text that completes the answer slot after them (see :func:`answer_probs`)."""
     ids = list(completion)
-    cut = _cut_after(tokenizer, ids, ANSWER_TAG)
+    cut = _cut_after(tokenizer, ids, ANSWER_TAG, hold=1)
     if cut is not None:
         return ids[:cut[0]], cut[1]
     cut = _cut_after(tokenizer, ids, THINK_END)
@@ -297,9 +298,10 @@ def answer_probs(model: Any, inputs: Mapping[str, Any], completion_ids: torch.Te
     ``<answer>`` tag; without one, right after its first ``</think>`` followed by ``"\\n<answer>"`` (the
     separator :func:`emoomni.omnicot.render` writes); without either, the whole completion followed by
     ``<answer>`` (after a newline unless it already ends in white space). Generated ids are kept as
-    they are up to the cut; should a generated token straddle the cut, it is dropped and its text
-    re-encoded with the slot text. The gold label's text follows, encoded *jointly* with that slot
-    text (``tokenizer(slot + gold)``), so the label is tokenised as it would be in a rendered trace;
+    they are up to the cut, but never through the ``<answer>`` tag's closing ``>``: the token that
+    holds it (or any token straddling the cut) is dropped and its text re-encoded with the slot text.
+    The gold label's text follows, encoded *jointly* with that slot text (``tokenizer(slot + gold)``),
+    so the label is tokenised as it would be in a rendered trace, however the model split the tag;
     its tokens are those covering at least one gold character (a token spanning the tag's ``>`` and
     the label's first letters counts as a label token). The closing ``</answer>`` is not scored.
 

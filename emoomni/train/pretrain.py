@@ -13,15 +13,16 @@ Decisions.
   clips, so no later evaluation clip is ever seen here.
 - Task: description, not recognition. The user turn shows the clip (video with its own audio track)
   and the transcript, as in SFT, but asks to describe the face, the voice and the words
-  (:data:`INSTRUCTIONS`); the answer (:func:`describe`) describes each modality's cue from
-  ``Sample.meta["cues"]`` in plain words, always in the order face, voice, words, in one of three
-  styles (:data:`TEMPLATES`), picked per clip. Each instruction has its own answer style, so the
-  wording is predictable from the request and only the cues have to be perceived: a tiny model
-  spends its few steps on perception rather than on guessing which template was drawn. Phrases use
-  words the tiny tokenizer holds (rare words split into letters, which a 2-layer model learns
-  slowly). There is no candidate list, no ``<think>`` / ``<answer>`` format, no guided tokens and no
-  overall emotion (the gold label, which needs the majority rule across modalities, is never
-  stated), so the base learns to perceive without learning the task.
+  (:data:`INSTRUCTIONS`); the answer (:func:`describe`) has one line per modality, face, voice, words.
+  The face and voice lines open with the sentence the offline extractors would write for the clip's
+  designed cue (:func:`modality_sentence`: the face geometry's change of expression, the voice's
+  prosody) and close with a short phrase for the cue in one of three styles (:data:`TEMPLATES`),
+  picked per clip with its instruction, so the wording follows from the request and only the cues
+  have to be perceived; the words line quotes the transcript. This stands in for what a large
+  omni-modal model knows before SFT: the words for faces and voices, and how to say what it sees and
+  hears. There is no candidate list, no ``<think>`` / ``<answer>`` format, no guided tokens, no
+  "Reason:" step and no overall emotion (the gold label, which needs the majority rule across
+  modalities, is never stated), so the base learns to perceive without learning the task.
 - Training: full fine-tuning with AdamW through the same collator and TRL ``SFTTrainer`` as SFT
   (loss on the assistant turn only), a cosine schedule with a short warm-up; the result is a full
   thinker plus processor (safetensors) in ``out_dir/model``, loadable with
@@ -64,11 +65,12 @@ INSTRUCTIONS = (
     "Look at the face, listen to the voice and read the words, then describe each of them.",
     "How do the face, the voice and the words come across? Answer in three short parts.",
 )
-# Per style: the face, voice and words parts (``{}`` takes the phrase), the no-speech part, and the joiner.
+# Per style: the closing phrase of the face, voice and words lines (``{}`` takes the cue phrase) and the
+# no-speech line. Every line opens with the same wording the offline extractors use for that modality.
 TEMPLATES = (
-    (("The face looks {}", "The voice sounds {}", "The words sound {}"), "No speech is heard", "{}. {}. {}."),
-    (("The person looks {}", "the voice is {}", "the words are {}"), "no speech is heard", "{}, {} and {}."),
-    (("Face: {}", "Voice: {}", "Words: {}"), "Words: none", "{}. {}. {}."),
+    (("The face looks {}.", "The voice sounds {}.", "The words sound {}."), "No speech is heard."),
+    (("The person looks {}.", "The voice is {}.", "The words are {}."), "No speech is heard."),
+    (("Face: {}.", "Voice: {}.", "Words: {}."), "Words: none."),
 )
 # Phrases per modality and cue; style k uses phrase k % 2. Voice phrases follow SynthEmo's prosody
 # (:data:`emoomni.data.synthemo.voice.PROSODY`), face phrases its geometry, in words the tiny tokenizer knows.
@@ -99,35 +101,74 @@ WORDS = {
 PHRASES = {"vision": FACE, "audio": VOICE, "text": WORDS}
 
 
+def _face_change(cue: str):
+    """The change of expression SynthEmo draws for a face cue, in the face-geometry measurements' terms."""
+    from emoomni.extract.face_geometry import Change
+
+    return {
+        "neutral": Change(0.0, 0.0, 1.0, 0.0, 0.0),
+        "happy": Change(0.0, 0.0, 1.0, 0.1, 0.0),
+        "sad": Change(0.0, 0.0, 0.8, -0.1, 0.0),
+        "angry": Change(-0.1, -0.1, 0.8, -0.1, 0.0),
+        "worried": Change(0.1, 0.1, 1.3, -0.1, 0.1),
+        "surprised": Change(0.1, 0.0, 1.3, 0.0, 0.1),
+    }[cue]
+
+
+def modality_sentence(modality: str, cue: str) -> str:
+    """The extractors' kind of sentence for a designed cue: face geometry or voice prosody (no emotion named).
+
+    >>> modality_sentence("vision", "happy")
+    'Over the clip the mouth corners turn up.'
+    >>> modality_sentence("audio", "sad")
+    'The voice is low-pitched with a flat, narrow pitch range; it is soft and the speech is slow, with a neutral timbre.'
+    """
+    from emoomni.data.synthemo.design import CLASSES
+    from emoomni.extract import face_geometry
+    from emoomni.extract.signal import PROTOTYPES, SignalAudio
+
+    if modality == "vision":
+        return face_geometry.describe(_face_change(cue))
+    if modality == "audio":
+        return SignalAudio.text(PROTOTYPES[cue], CLASSES).split(" Reason:")[0]
+    raise ValueError(f"no sentence for modality {modality!r}")
+
+
 def _pick(key: str, n: int) -> int:
     """A fixed choice among ``n`` from a key (a hash; the same every run)."""
     return int(hashlib.sha256(key.encode()).hexdigest(), 16) % n
 
 
 def describe(cues: Mapping[str, str], style: int = 0, transcript: str | None = None) -> str:
-    """A plain-words description of each modality's cue (face, voice, words) in one of the styles.
+    """A plain-words description of each modality's cue (face, voice, words) in one of the styles, one line each.
 
-    An empty transcript (a clip without speech) gets the style's no-speech part for the words.
+    The face and voice lines open with what the offline extractors would measure for the cue; the words
+    line quotes the transcript when one is given. An empty transcript gets the style's no-speech line.
 
-    >>> describe({"vision": "angry", "audio": "neutral", "text": "worried"}, 0)
-    'The face looks angry, with lowered brows. The voice sounds calm and flat. The words sound worried.'
-    >>> describe({"vision": "happy", "audio": "sad", "text": "neutral"}, 1, transcript="")
-    'The person looks smiling, the voice is sad and quiet and no speech is heard.'
-    >>> describe({"vision": "surprised", "audio": "worried", "text": "sad"}, 2)
-    'Face: surprised, with raised brows and an open mouth. Voice: high, fast and quiet. Words: sad.'
+    >>> print(describe({"vision": "angry", "audio": "neutral", "text": "worried"}, 0, "Watch out."))
+    Over the clip the brows lower, their inner ends pull down into a frown, the eyes narrow, the mouth corners turn down. The face looks angry, with lowered brows.
+    The voice is at a middling pitch with a moderate pitch range; it is of moderate loudness and the speech is at an even pace, with a neutral timbre. The voice sounds calm and flat.
+    The speaker says: "Watch out." The words sound worried.
+    >>> describe({"vision": "happy", "audio": "sad", "text": "neutral"}, 2, transcript="").splitlines()[-1]
+    'Words: none.'
     """
-    parts, silent, joiner = TEMPLATES[style]
+    parts, silent = TEMPLATES[style]
     out = []
     for modality, part in zip(("vision", "audio", "text"), parts):
-        if modality == "text" and transcript is not None and not transcript.strip():
-            out.append(silent)
-            continue
         cue = cues[modality]
         if cue not in PHRASES[modality]:
             raise ValueError(f"no description for {modality} cue {cue!r}")
         phrases = PHRASES[modality][cue]
-        out.append(part.format(phrases[style % len(phrases)]))
-    return joiner.format(*out)
+        closing = part.format(phrases[style % len(phrases)])
+        if modality != "text":
+            out.append(f"{modality_sentence(modality, cue)} {closing}")
+        elif transcript is not None and not transcript.strip():
+            out.append(silent)
+        elif transcript is not None:
+            out.append(f'The speaker says: "{transcript.strip()}" {closing}')
+        else:
+            out.append(closing)
+    return "\n".join(out)
 
 
 def description_messages(sample: Sample, data_root: str | Path, include_transcript: bool = True) -> list[dict]:
@@ -141,7 +182,8 @@ def description_messages(sample: Sample, data_root: str | Path, include_transcri
     if "cues" not in sample.meta:
         raise KeyError(f"sample {sample.id!r} has no meta['cues'] to describe")
     style = _pick(f"{sample.id}/style", len(INSTRUCTIONS))
-    answer = describe(sample.meta["cues"], style, sample.transcript)
+    spoken = sample.transcript or ""
+    answer = describe(sample.meta["cues"], style, spoken if include_transcript or not spoken.strip() else None)
     messages = chat_messages(sample, [], data_root, assistant_text=answer, include_transcript=include_transcript)
     text = INSTRUCTIONS[style]
     if include_transcript and sample.transcript and sample.transcript.strip():

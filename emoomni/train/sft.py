@@ -219,7 +219,8 @@ def _comparable(settings: dict) -> dict:
 def _check_out_dir(out: Path, meta: dict, write: bool = True) -> None:
     """Refuse an out_dir whose checkpoints come from other settings or data; record ours (when ``write``)."""
     path = out / "run.json"
-    mine = {"base_model": meta["base_model"], "data_key": meta["data_key"], "settings": _comparable(meta["settings"])}
+    mine = json.loads(json.dumps({"base_model": meta["base_model"], "data_key": meta["data_key"],
+                                  "settings": _comparable(meta["settings"])}))  # tuples compare as stored lists
     if path.exists():
         theirs = json.loads(path.read_text())
         if theirs != mine and latest_checkpoint(out) is not None:
