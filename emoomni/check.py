@@ -92,4 +92,22 @@ def check(profile: str | Path) -> list[Problem]:
     if "api_key_env" in o.verifier.options and o.verifier.options["api_key_env"] not in os.environ:
         problems.append(Problem("note", "omnicot.verifier.options.api_key_env",
                                 f"{o.verifier.options['api_key_env']} is not set"))
+    if params.base.model != "tiny":
+        _model("base.model", params.base.model, problems)
+    g = params.grpo
+    if g.manifest or g.data_root:
+        _path("grpo.manifest", g.manifest, problems)
+        _path("grpo.data_root", g.data_root, problems)
+    if not 0 <= g.settings.alpha:
+        problems.append(Problem("error", "grpo.settings.alpha", f"alpha must be at least 0, got {g.settings.alpha}"))
+    from emoomni.train.rewards import REWARDS
+
+    for name in g.settings.rewards:
+        if name not in REWARDS:
+            problems.append(Problem("error", "grpo.settings.rewards", f"unknown reward {name!r}; known: {sorted(REWARDS)}"))
+    total = g.settings.per_device_batch_size * g.settings.gradient_accumulation_steps
+    if total % g.settings.num_generations:
+        problems.append(Problem("error", "grpo.settings.num_generations",
+                                f"{g.settings.num_generations} generations do not divide the {total} completions a "
+                                "device makes per step"))
     return problems

@@ -15,6 +15,7 @@ import yaml
 
 from emoomni.data.synthemo.generate import SynthEmoConfig
 from emoomni.paths import REPO_ROOT
+from emoomni.train.grpo import GRPOSettings
 from emoomni.train.pretrain import PretrainSettings
 from emoomni.train.sft import SFTSettings
 
@@ -99,6 +100,19 @@ class SFTStage:
 
 
 @dataclass(frozen=True)
+class GRPOStage:
+    """DyME-GRPO (and vanilla GRPO with alpha 0) on the SFT OmniCoT model."""
+
+    split: str = "train"
+    """The split whose clips (with gold labels) are the GRPO prompts."""
+    manifest: str | None = None
+    """A manifest of other clips to train on (``$VARS`` expanded); None: the OmniCoT stage's source."""
+    data_root: str | None = None
+    """The data root of ``manifest``."""
+    settings: GRPOSettings = field(default_factory=GRPOSettings)
+
+
+@dataclass(frozen=True)
 class EvalStage:
     """Batched prediction with guided-token statistics."""
 
@@ -119,6 +133,7 @@ class Params:
     omnicot: OmniCoTStage = field(default_factory=OmniCoTStage)
     base: BaseStage = field(default_factory=BaseStage)
     sft: SFTStage = field(default_factory=SFTStage)
+    grpo: GRPOStage = field(default_factory=GRPOStage)
     eval: EvalStage = field(default_factory=EvalStage)
 
     def snapshot(self) -> dict[str, Any]:

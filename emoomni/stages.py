@@ -139,6 +139,54 @@ def sft_model(params: Params, style: str | None = None) -> Path:
                      held or None)
 
 
+def sft_merged(params: Params) -> Path:
+    """The SFT OmniCoT adapter merged into its base: the starting policy (and KL reference) of GRPO."""
+    from emoomni.train.sft import merge_sft
+
+    adapter = sft_model(params, "omnicot")
+    out = adapter.parent / "merged"
+    if (out / "config.json").exists() and (out / "model.safetensors").exists():
+        return out
+    tmp = out.with_name("merged.tmp")
+    merge_sft(adapter, tmp)
+    tmp.replace(out)
+    return out
+
+
+def grpo_inputs(params: Params) -> tuple[list[Sample], Path]:
+    """All samples and the data root GRPO draws its prompts from (its own manifest, or the OmniCoT source's)."""
+    import os
+
+    from emoomni.data.manifest import read_manifest
+
+    g = params.grpo
+    if g.manifest:
+        if not g.data_root:
+            raise ValueError("grpo.manifest needs grpo.data_root")
+        root = Path(os.path.expandvars(g.data_root))
+        return read_manifest(os.path.expandvars(g.manifest), root), root
+    if params.omnicot.source == "synthemo":
+        return synthemo_set(params)
+    o = params.omnicot
+    root = Path(os.path.expandvars(o.data_root))
+    return read_manifest(os.path.expandvars(o.manifest), root), root
+
+
+def grpo_model(params: Params, alpha: float | None = None) -> Path:
+    """Train (or reuse, or resume) DyME-GRPO with ``alpha`` (default: the profile's); returns the adapter."""
+    from dataclasses import replace
+
+    from emoomni.train.grpo import train_grpo
+
+    g = params.grpo
+    settings = g.settings if alpha is None else replace(g.settings, alpha=float(alpha))
+    policy = sft_merged(params)
+    samples, root = grpo_inputs(params)
+    chosen = [x for x in samples if x.split == g.split]
+    out = runs_dir(params.profile) / f"grpo-alpha{settings.alpha:g}-{stage_hash(settings, _relative(policy, params))}"
+    return train_grpo(policy, chosen, root, params.omnicot.label_set, out, settings)
+
+
 def _relative(path: str | Path, params: Params) -> str:
     """A stage output's path relative to the profile's runs directory (a model id or outside path as is)."""
     try:
@@ -158,8 +206,8 @@ def eval_samples(params: Params) -> tuple[list[Sample], Path]:
     return (chosen[: e.max_samples] if e.max_samples else chosen), root
 
 
-def predictions(params: Params, model: str = "base", style: str | None = None):
-    """Predict the evaluation split with the base model or an SFT adapter; cached and resumable."""
+def predictions(params: Params, model: str = "base", style: str | None = None, alpha: float | None = None):
+    """Predict the evaluation split with the base model, an SFT adapter (``style``) or a GRPO one (``alpha``)."""
     from emoomni.evaluate.predict import predict
     from emoomni.labels import label_set
     from emoomni.model import load_omni
@@ -169,14 +217,14 @@ def predictions(params: Params, model: str = "base", style: str | None = None):
     e = params.eval
     if model == "base":
         path = base_model(params)
-        name = f"base-{stage_hash(params.base)}"
+        name = f"base-{stage_hash(params.base, _relative(path, params))}"
         net, processor = load_omni(path)
-    elif model == "sft":
-        path = sft_model(params, style)
+    elif model in ("sft", "grpo"):
+        path = sft_model(params, style) if model == "sft" else grpo_model(params, alpha)
         name = f"{path.parent.name}"
         net, processor = load_sft(path)
     else:
-        raise ValueError(f"unknown model {model!r}; use 'base' or 'sft'")
+        raise ValueError(f"unknown model {model!r}; use 'base', 'sft' or 'grpo'")
     out = runs_dir(params.profile) / "predictions" / f"{name}-{e.split}-{stage_hash(e)}.jsonl"
     preds = predict(net, processor, samples, root, label_set(params.omnicot.label_set), out,
                     batch_size=e.batch_size, max_new_tokens=e.max_new_tokens,

@@ -80,7 +80,11 @@ def test_statistics_handed_to_the_reward_equal_a_full_logits_forward(tiny, data,
     trainer._gen_rows = omni_rows(processor, chats, trainer.fps, trainer.frame_size)
     assert {r["aiv"] for r in trainer._gen_rows} == {True, False}  # a mixed rotary layout batch
     guided, p_star = trainer.modality_statistics(comps, golds)
+    some, some_p = trainer.modality_statistics(comps, golds, needed=[True, False, True])
     trainer._gen_rows = None
+    assert some[1] == {m: None for m in some[1]} and some_p[1] is None  # unscored rows get nothing
+    assert some[0]["vision"]["entropy"] == pytest.approx(guided[0]["vision"]["entropy"], abs=TOL)
+    assert some_p[2] == pytest.approx(p_star[2], abs=TOL)
     ids = {k.strip("[]"): v for k, v in guided_token_ids(processor).items()}
     worst = 0.0
     for b, sample in enumerate(chosen):

@@ -29,7 +29,8 @@ loss and only carries images):
 
 Cost. TRL runs no policy forward before the rewards in the default on-policy setting
 (``num_iterations = 1``), and p* needs the gold answer teacher-forced, which no TRL pass contains, so
-the statistics pass is one extra no-grad forward per generation batch; with ``alpha = 0`` and
+the statistics pass is one extra no-grad forward per generation batch, over the valid traces only
+(R_mod is 0 for every other completion, so nothing else needs it); with ``alpha = 0`` and
 ``track_modality = False`` it is skipped (vanilla GRPO, the benchmark's baseline).
 
 Which distribution. TRL's fused head divides the logits by the sampling ``temperature``; every shipped
@@ -262,9 +263,9 @@ def _trainer_class() -> type:
                 self._gen_rows = self._media_rows = None
             return output
 
-        def _score_sequences(self, seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        def _score_sequences(self, seqs: Sequence[Sequence[int]], rows: Sequence[dict]
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
             """Log-prob and entropy at each position of each teacher-forced sequence after its prompt (no grad)."""
-            rows = self._gen_rows
             device = self.accelerator.device
             pad_id = self._tokenizer.pad_token_id
             prompts = [r["input_ids"] for r in rows]
@@ -280,9 +281,28 @@ def _trainer_class() -> type:
                     self.model, ids, mask, s_ids.size(1), batch_size=size, compute_entropy=True, media=rows)
             return logps.float().cpu(), entropies.float().cpu()
 
-        def modality_statistics(self, completion_ids: Sequence[Sequence[int]], golds: Sequence[str | None]
-                                ) -> tuple[list[dict], list[float | None]]:
-            """Per completion ``{modality: {"entropy", "prob"} or None}`` at each guided token, and p* (or None)."""
+        def modality_statistics(self, completion_ids: Sequence[Sequence[int]], golds: Sequence[str | None],
+                                needed: Sequence[bool] | None = None) -> tuple[list[dict], list[float | None]]:
+            """Per completion ``{modality: {"entropy", "prob"} or None}`` at each guided token, and p* (or None).
+
+            Only the completions marked in ``needed`` (default: all) are scored; the others get None
+            everywhere. DyME-GRPO scores the valid traces only, as R_mod is 0 for every other one.
+            """
+            n = len(completion_ids)
+            needed = [True] * n if needed is None else list(needed)
+            chosen = [b for b in range(n) if needed[b]]
+            guided_all: list[dict] = [{m: None for m in self.guided_ids} for _ in range(n)]
+            p_star_all: list[float | None] = [None] * n
+            if chosen:
+                guided, p_star = self._statistics([completion_ids[b] for b in chosen], [golds[b] for b in chosen],
+                                                  [self._gen_rows[b] for b in chosen])
+                for k, b in enumerate(chosen):
+                    guided_all[b], p_star_all[b] = guided[k], p_star[k]
+            return guided_all, p_star_all
+
+        def _statistics(self, completion_ids: Sequence[Sequence[int]], golds: Sequence[str | None],
+                        media: Sequence[dict]) -> tuple[list[dict], list[float | None]]:
+            """:meth:`modality_statistics` for every completion given, with its prompt's media records."""
             tok = self._tokenizer
             stops = set(self.eos_token_ids) | {tok.pad_token_id}
             width = max(1, max(len(c) for c in completion_ids))
@@ -292,11 +312,11 @@ def _trainer_class() -> type:
             rows, with_stop = _trimmed(padded, stops)
             seqs, kept_len, spans = _slots(tok, rows, golds)
             found = _first_guided(rows, self.guided_ids)
-            logp, ent = self._score_sequences(seqs)
+            logp, ent = self._score_sequences(seqs, media)
             if all(j < kept_len[b] for b, _, j in found):
                 g_logp, g_ent = logp, ent  # every guided token lies before the answer slot: one pass
             else:
-                g_logp, g_ent = self._score_sequences(with_stop)
+                g_logp, g_ent = self._score_sequences(with_stop, media)
             guided: list[dict] = [{n: None for n in self.guided_ids} for _ in rows]
             for b, name, j in found:
                 guided[b][name] = {"entropy": float(g_ent[b, j]), "prob": math.exp(float(g_logp[b, j]))}
@@ -322,7 +342,7 @@ def _trainer_class() -> type:
             self._log_mean("dyme/accuracy", acc)
             if self.track_modality:
                 start = time.perf_counter()
-                guided, p_star = self.modality_statistics(completion_ids_list, golds)
+                guided, p_star = self.modality_statistics(completion_ids_list, golds, needed=[f > 0 for f in fmt])
                 for x, g, p in zip(inputs, guided, p_star):
                     x["guided_stats"], x["p_star"] = g, p
                 self._log_modality(guided, p_star, fmt)

@@ -1,0 +1,97 @@
+"""Benchmark DyME-GRPO against vanilla GRPO on the tiny model: seconds per step and peak memory, side by side.
+
+Usage: python benchmarks/grpo_step.py [--steps 8] [--repeats 2] [--threads 1] [--model DIR]
+
+Both arms run the same code, data, batch and seeds: DyME-GRPO (alpha 0.1, the statistics pass for
+H_m, p_m and p* on every generation batch) and vanilla GRPO (alpha 0, ``track_modality`` off, so the
+pass is skipped). Each arm runs in its own process (peak resident memory is per process), the arms
+alternate ``--repeats`` times, and the script prints the median seconds per step (steps after the
+first), the peak RSS of each arm and the two ratios. ``--model`` defaults to a freshly built tiny
+thinker; a random policy rarely stops early, so both arms generate the full completion length and
+the time ratio isolates what DyME-GRPO adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def run_arm(arm: str, model: str, data: Path, steps: int, threads: int, out: Path) -> dict:
+    """Train ``steps`` GRPO steps in this process; returns the per-step seconds and peak RSS."""
+    import torch
+    from transformers import TrainerCallback
+
+    from emoomni.data.manifest import read_manifest
+    from emoomni.train.grpo import GRPOSettings, grpo_rows, make_grpo_trainer
+
+    torch.set_num_threads(threads)
+    samples = read_manifest(data / "manifest.jsonl", data)
+    settings = GRPOSettings(alpha=0.1 if arm == "dyme" else 0.0, track_modality=arm == "dyme", num_generations=4,
+                            per_device_batch_size=8, max_completion_length=64, learning_rate=1e-4, max_steps=steps,
+                            save_steps=10**6, report_to=(), seed=0)
+    trainer = make_grpo_trainer(model, grpo_rows(samples, data, "synthemo", settings), out, settings)
+    times: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            times.append(time.perf_counter() - self.start)
+
+    trainer.add_callback(Clock())
+    trainer.train()
+    return {"arm": arm, "step_seconds": statistics.median(times[1:]), "steps": len(times),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    """Run both arms alternately in subprocesses and print the DyME / vanilla ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--model", help="thinker directory (default: a freshly built tiny one)")
+    parser.add_argument("--arm", choices=("dyme", "vanilla"), help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.arm:
+        print(json.dumps(run_arm(args.arm, args.model, Path(args.data), args.steps, args.threads, Path(args.out))))
+        return
+    from emoomni.data.synthemo import generate
+    from emoomni.model import build_tiny_omni
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = args.model or str(build_tiny_omni(tmp / "tiny"))
+        generate(tmp / "clips", 16, seed=0, workers=2)
+        results: dict[str, list[dict]] = {"dyme": [], "vanilla": []}
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+        for r in range(args.repeats):
+            for arm in (("vanilla", "dyme") if r % 2 == 0 else ("dyme", "vanilla")):
+                cmd = [sys.executable, __file__, "--arm", arm, "--model", model, "--data", str(tmp / "clips"),
+                       "--out", str(tmp / f"{arm}{r}"), "--steps", str(args.steps), "--threads", str(args.threads)]
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+                results[arm].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    sec = {a: statistics.median(x["step_seconds"] for x in v) for a, v in results.items()}
+    mem = {a: statistics.median(x["peak_rss_mb"] for x in v) for a, v in results.items()}
+    print(f"tiny thinker, 2 prompts x 4 generations, 64 completion tokens, {args.threads} thread(s), "
+          f"{args.steps} steps x {args.repeats} runs per arm")
+    for arm in ("vanilla", "dyme"):
+        print(f"  {arm:8s} {sec[arm]:.3f} s/step   peak RSS {mem[arm]:.0f} MB")
+    print(f"time ratio   DyME / vanilla = {sec['dyme'] / sec['vanilla']:.3f} (target <= 1.10)")
+    print(f"memory ratio DyME / vanilla = {mem['dyme'] / mem['vanilla']:.3f} (target <= 1.05)")
+
+
+if __name__ == "__main__":
+    main()

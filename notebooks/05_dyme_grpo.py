@@ -1,0 +1,92 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # DyME-GRPO
+#
+# The paper's second stage trains the SFT model with GRPO on the reward
+# R = R_fmt x R_acc + alpha x R_mod, where R_mod = (1 - p*) sum_m w_m H_m reads the policy's own
+# next-token entropy H_m at the `[vision]` and `[audio]` guided tokens, weighted by
+# w_m = (p_m / H_m) / sum_j (p_j / H_j), and fades as the policy grows sure of the gold answer (p*).
+# Here it runs on TRL's `GRPOTrainer`, subclassed so that the clip's video and audio reach both
+# generation and the policy-loss forward pass, and so that H_m, p_m and p* come from one no-grad
+# pass of the current policy through TRL's own chunked log-prob and entropy computation
+# (`emoomni.train.grpo`). With `alpha = 0` the same code is vanilla GRPO. The policy starts from the
+# SFT OmniCoT model of notebook 03 (merged into its base, which is also the KL reference).
+
+# %% tags=["parameters"]
+profile = "default"
+alpha = 0.1
+max_steps = None
+
+# %%
+from emoomni import config, stages
+from emoomni.labels import label_set
+from emoomni.report import grpo as report
+from emoomni.report import training
+
+overrides = {"grpo.settings.alpha": float(alpha)}
+if max_steps is not None:
+    overrides["grpo.settings.max_steps"] = int(max_steps)
+params = config.load(profile, **overrides)
+adapter = stages.grpo_model(params)
+log_csv = adapter.parent / "log_history.csv"
+labels = label_set(params.omnicot.label_set).labels
+name = f"GRPO alpha={alpha:g}"
+print(f"GRPO adapter: {adapter}\nsettings: {params.grpo.settings}")
+
+# %% [markdown]
+# ## Every logged quantity per step
+#
+# TRL's own logs (rewards, KL, completion length, loss) and the DyME statistics over the valid
+# traces of each step: the entropies and weights at the guided tokens, p*, R_mod, the format rate
+# and the accuracy of the sampled completions.
+
+# %%
+report.grpo_curves({name: log_csv})
+
+# %% [markdown]
+# ## The modality weights
+#
+# w_vision and w_audio show which modality's entropy R_mod leans on: the more confident (higher p_m,
+# lower H_m) guided token takes the larger weight.
+
+# %%
+report.modality_weight_curves({name: log_csv})
+
+# %%
+report.last_logged(log_csv)
+
+# %% [markdown]
+# ## Before and after GRPO on the SynthEmo test split
+#
+# Greedy decoding of the SFT OmniCoT model (before) and the GRPO model (after), overall and on each
+# SynthEmo condition subset: `agree` (all cues agree), one modality neutralised (`poker_face`,
+# `flat_voice`, `neutral_words`) and `conflict` (one modality dissents).
+
+# %%
+before, samples = stages.predictions(params, "sft", "omnicot")
+after, _ = stages.predictions(params, "grpo", alpha=alpha)
+runs = {"SFT OmniCoT": before, name: after}
+training.prediction_summary(runs, labels)
+
+# %%
+print(training.before_after_sentence(runs, labels))
+
+# %%
+report.scores_by_condition(runs, samples, labels)
+
+# %% [markdown]
+# ## Example traces after GRPO
+
+# %%
+training.example_outputs(after)
