@@ -78,6 +78,14 @@ print(report.before_after_sentence(runs, labels))
 report.accuracy_by_condition(runs, samples)
 
 # %% [markdown]
+# Does each trace describe what the clip shows? SynthEmo records the cue it drew for each modality;
+# the table gives how often a `[vision]` or `[audio]` section ends on "suggests" the clip's own cue
+# (chance is about one in six).
+
+# %%
+report.section_cue_recovery(runs, samples)
+
+# %% [markdown]
 # ## Example outputs after SFT
 
 # %%

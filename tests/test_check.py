@@ -29,6 +29,9 @@ def test_paper_profile_passes_when_models_and_data_are_local(tmp_path, monkeypat
     cfg = yaml.safe_load((REPO_ROOT / "params" / "paper.yaml").read_text())
     for m in ("vision", "audio", "dialogue", "verifier"):
         cfg["omnicot"][m]["options"]["model"] = str(model)
+    cfg["base"]["model"] = str(model)
+    write_manifest([Sample("b", "dfew", "train", video="video/b.mp4", label="sad")],
+                   manifests / "grpo_dfew_mer2025.jsonl")
     path = tmp_path / "paper-local.yaml"
     path.write_text(yaml.safe_dump(cfg))
     problems = check(path)

@@ -50,10 +50,10 @@ def test_tiny_model_is_small_safetensors_and_deterministic(tiny, tmp_path):
 
     files = {p.name for p in tiny.iterdir()}
     assert "model.safetensors" in files and not any(f.endswith((".bin", ".pt", ".pth")) for f in files)
-    assert (tiny / "model.safetensors").stat().st_size < 6_000_000
+    assert (tiny / "model.safetensors").stat().st_size < 16_000_000
     model, _ = load_omni(tiny)
     assert type(model) is Qwen2_5OmniThinkerForConditionalGeneration and not model.training
-    assert 500_000 < sum(p.numel() for p in model.parameters()) < 2_000_000
+    assert 1_000_000 < sum(p.numel() for p in model.parameters()) < 4_000_000
     a = load_file(tiny / "model.safetensors")
     assert "lm_head.weight" in a  # untied
     b = load_file(build_tiny_omni(tmp_path / "again") / "model.safetensors")

@@ -31,3 +31,15 @@ def test_summary_sentence_and_conditions(tmp_path):
     pd.DataFrame({"step": [1, 2, 2], "loss": [2.0, 1.0, None], "eval_loss": [None, None, 1.5]}).to_csv(log, index=False)
     assert isinstance(training.loss_curves({"run": log}), matplotlib.figure.Figure)
     assert list(training.example_outputs(after, 1)["gold"]) == ["happy"]
+
+
+def test_section_cue_recovery_reads_the_suggested_label_per_section():
+    samples = [Sample("s0", "synthemo", "test", video="a.mp4", label="sad",
+                      meta={"cues": {"vision": "sad", "audio": "angry", "text": "sad"}})]
+    text = ("<think>\n[vision] The brows lower. Reason: the expression suggests sad.\n[audio] Loud. Reason: the voice "
+            "suggests happy.\n[dialogue] x\n[analysis] y\n</think>\n<answer>sad</answer>")
+    pred = Prediction(sample_id="s0", text=text, answer="sad", gold="sad", valid_format=True,
+                      stats={"vision": None, "audio": None}, p_star=None)
+    table = training.section_cue_recovery({"m": [pred]}, samples)
+    assert table.loc["m", "vision cue named (%)"] == 100 and table.loc["m", "audio cue named (%)"] == 0
+    assert table.loc["m", "audio sections"] == 1

@@ -97,7 +97,7 @@ def test_two_steps_change_lora_and_guided_rows_and_nothing_else(trained, tiny):
             frozen.append(name)
             assert not p.requires_grad, name
             assert torch.equal(p, before[name]) and torch.equal(p, base_params[base_name(name)]), name
-    assert len(lora) == 2 * 2 * 7  # 2 layers x 7 linears x (A, B)
+    assert len(lora) == 3 * 2 * 7  # 3 layers x 7 linears x (A, B)
     assert sorted(d.split(".token_adapter")[0].rsplit(".", 1)[-1] for d in deltas) == ["embed_tokens", "lm_head"]
     assert {base_name(n) for n in frozen} == set(base_params)  # every base weight checked
     for merged, original in ((model.get_input_embeddings().weight, base.get_input_embeddings().weight),

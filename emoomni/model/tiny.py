@@ -1,7 +1,7 @@
 """A tiny, randomly initialised Qwen2.5-Omni thinker with its real processor, built offline in seconds.
 
-The model is the real ``Qwen2_5OmniThinkerForConditionalGeneration`` at toy width (text 128 wide,
-2 layers; vision and audio encoders 64 wide, 2 layers), the tokenizer a locally trained
+The model is the real ``Qwen2_5OmniThinkerForConditionalGeneration`` at toy width (text 256 wide,
+3 layers; vision and audio encoders 64 wide, 2 layers), the tokenizer a locally trained
 ``Qwen2Tokenizer`` carrying the Qwen2.5-Omni token names (``<|VIDEO|>``, ``<|AUDIO|>``,
 ``<|vision_bos|>`` ...), and the processor the real ``Qwen2_5OmniProcessor`` (Qwen2-VL image and video
 processors, Whisper log-mel features at 128 bins). Everything is saved with ``save_pretrained``
@@ -46,11 +46,11 @@ OMNI_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
-TINY_VERSION = 2
+TINY_VERSION = 3
 """Bumped whenever the tiny architecture or its tokenizer changes, so cached tiny bases are rebuilt."""
 
-TEXT = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, max_position_embeddings=4096, rms_norm_eps=1e-6, tie_word_embeddings=False,
+TEXT = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=3, num_attention_heads=8,
+            num_key_value_heads=4, max_position_embeddings=4096, rms_norm_eps=1e-6, tie_word_embeddings=False,
             rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [4, 6, 6]})
 VISION = dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=2, patch_size=14, spatial_merge_size=2,
               temporal_patch_size=2, window_size=112, fullatt_block_indexes=[1])

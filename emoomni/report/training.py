@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -66,3 +67,26 @@ def before_after_sentence(runs: Mapping[str, Sequence], labels: Sequence[str]) -
             f"({a}: {ra['valid format']:.1f} %), and accuracy {change} from {ra['accuracy']:.1f} % to "
             f"{rb['accuracy']:.1f} % (UAR {ra['UAR']:.1f} % to {rb['UAR']:.1f} %; chance is about "
             f"{100 / len(labels):.1f} %).")
+
+
+def section_cue_recovery(runs: Mapping[str, Sequence], samples: Sequence[Sample]) -> pd.DataFrame:
+    """How often each trace's ``[vision]`` and ``[audio]`` sections name the clip's designed cue (percent).
+
+    A section "names" a cue with the phrase "suggests <label>" that the OmniCoT evidence uses; the
+    rate is over the outputs that have such a phrase in that section (their count beside it).
+    """
+    cues = {s.id: s.meta.get("cues", {}) for s in samples}
+    rows = {}
+    for name, preds in runs.items():
+        row = {}
+        for section in ("vision", "audio"):
+            hits = total = 0
+            for p in preds:
+                found = re.search(r"\[" + section + r"\][^\[]*?suggests (\w+)", p.text)
+                if found and section in cues.get(p.sample_id, {}):
+                    total += 1
+                    hits += found.group(1) == cues[p.sample_id][section]
+            row[f"{section} cue named (%)"] = round(100 * hits / total, 1) if total else float("nan")
+            row[f"{section} sections"] = total
+        rows[name] = row
+    return pd.DataFrame(rows).T

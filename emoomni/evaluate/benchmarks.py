@@ -1,0 +1,206 @@
+"""The benchmark registry: each benchmark a declarative, versioned spec, and a cached ``evaluate``.
+
+A :class:`Benchmark` names where its samples come from (the profile's SynthEmo set, or a manifest
+made by one of the :mod:`emoomni.data` adapters, with ``$VARS`` for local data roots), which split and
+condition subset it keeps, its label set, the decoding settings and the metrics it reports.
+:func:`evaluate` predicts a model on it (:func:`emoomni.evaluate.predict.predict`) and writes the
+predictions and a ``metrics.json`` under ``runs/<profile>/eval/<benchmark>/<model>-<hash>/``; the hash
+covers the spec (its version included) and the model, so a finished evaluation is reused and a
+killed one resumes. A SynthEmo condition subset reuses the predictions of the whole test split.
+
+The real benchmarks are available when their manifest exists: index a local copy with
+``emoomni data index <dataset> ROOT --out $EMOOMNI_DATA/manifests/<dataset>.jsonl`` and set the
+data root variable named in the spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emoomni.data.manifest import Sample
+
+METRICS = ("accuracy", "uar", "weighted_precision", "weighted_f1", "macro_f1", "unknown_rate")
+"""What every benchmark reports (names of :func:`emoomni.metrics.emotion_metrics`)."""
+
+CONDITIONS = ("agree", "poker_face", "flat_voice", "neutral_words", "conflict")
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One evaluation: samples, labels, prompt settings, decoding and metrics."""
+
+    name: str
+    version: int
+    source: str
+    """``synthemo`` (the profile's set) or ``manifest``."""
+    label_set: str
+    split: str | None = "test"
+    """Keep samples of this split (None: all)."""
+    condition: str | None = None
+    """Keep SynthEmo samples of this condition (None: all)."""
+    manifest: str | None = None
+    data_root: str | None = None
+    max_samples: int | None = None
+    batch_size: int = 16
+    max_new_tokens: int = 256
+    include_transcript: bool = True
+    metrics: tuple[str, ...] = METRICS
+
+    def key(self) -> str:
+        """A short hash of the whole spec.
+
+        >>> REGISTRY["synthemo"].key() == REGISTRY["synthemo"].key()
+        True
+        """
+        import hashlib
+
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def _real(name: str, label_set: str, root_var: str, split: str | None) -> Benchmark:
+    """A real benchmark read from ``$EMOOMNI_DATA/manifests/<name>.jsonl`` under ``$<root_var>``."""
+    return Benchmark(name=name, version=1, source="manifest", label_set=label_set, split=split,
+                     manifest=f"${{EMOOMNI_DATA}}/manifests/{name}.jsonl", data_root=f"${{{root_var}}}")
+
+
+REGISTRY: dict[str, Benchmark] = {
+    "synthemo": Benchmark("synthemo", 1, "synthemo", "synthemo"),
+    **{f"synthemo:{c}": Benchmark(f"synthemo:{c}", 1, "synthemo", "synthemo", condition=c) for c in CONDITIONS},
+    "ravdess": _real("ravdess", "ravdess", "RAVDESS_ROOT", None),
+    "meld": _real("meld", "meld", "MELD_ROOT", "test"),
+    "iemocap": _real("iemocap", "iemocap_paper", "IEMOCAP_ROOT", None),
+    "mer2025": _real("mer2025", "mer2025", "MER2025_ROOT", "test"),
+}
+"""Every benchmark by name: the SynthEmo test split, its condition subsets, and the paper's four."""
+
+
+def get(name: str) -> Benchmark:
+    """A registered benchmark, with a clear error for an unknown name.
+
+    >>> get("synthemo:conflict").condition
+    'conflict'
+    """
+    if name not in REGISTRY:
+        raise KeyError(f"unknown benchmark {name!r}; known: {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def _expand(value: str | None, what: str) -> Path:
+    """A path with ``$VARS`` expanded; a clear error when a variable is unset."""
+    if not value:
+        raise ValueError(f"{what} is not set")
+    expanded = os.path.expandvars(value)
+    if "$" in expanded:
+        raise FileNotFoundError(f"{what}: environment variable(s) unset in {value!r}")
+    return Path(expanded)
+
+
+def available(bench: Benchmark) -> bool:
+    """True when the benchmark's samples can be read on this machine (SynthEmo always can)."""
+    if bench.source == "synthemo":
+        return True
+    try:
+        return _expand(bench.manifest, "manifest").is_file() and _expand(bench.data_root, "data_root").is_dir()
+    except (FileNotFoundError, ValueError):
+        return False
+
+
+def samples_for(bench: Benchmark, params: Any) -> tuple[list[Sample], Path]:
+    """The benchmark's samples (split, condition and cap applied) and their data root."""
+    from emoomni.data.manifest import read_manifest
+    from emoomni.stages import synthemo_set
+
+    if bench.source == "synthemo":
+        samples, root = synthemo_set(params)
+    elif bench.source == "manifest":
+        root = _expand(bench.data_root, f"benchmark {bench.name}: data_root")
+        samples = read_manifest(_expand(bench.manifest, f"benchmark {bench.name}: manifest"), root)
+    else:
+        raise ValueError(f"benchmark {bench.name}: unknown source {bench.source!r}")
+    chosen = [s for s in samples if (bench.split is None or s.split == bench.split)
+              and (bench.condition is None or s.meta.get("condition") == bench.condition)]
+    return (chosen[: bench.max_samples] if bench.max_samples else chosen), root
+
+
+def load_model(path: str | Path) -> tuple[Any, Any]:
+    """A model for evaluation: an adapter directory (base + adapter) or a full thinker."""
+    from emoomni.model import load_omni
+    from emoomni.train.sft import load_sft
+
+    return load_sft(path) if (Path(path) / "adapter_config.json").exists() else load_omni(path)
+
+
+def model_tag(model: str | Path, params: Any) -> str:
+    """A readable, stable name for a model: its run directory relative to the profile's runs, or its id."""
+    from emoomni.paths import runs_dir
+
+    p = Path(model)
+    try:
+        return str(p.resolve().relative_to(runs_dir(params.profile).resolve())).replace("/", "_")
+    except ValueError:
+        return str(model).replace("/", "_")
+
+
+def evaluate(model: str | Path, bench: Benchmark | str, params: Any) -> dict[str, Any]:
+    """Predict ``model`` on ``bench`` (cached by spec and model) and return its metrics and predictions."""
+    import hashlib
+
+    from emoomni.evaluate.predict import predict, read_predictions
+    from emoomni.labels import label_set
+    from emoomni.metrics import emotion_metrics
+    from emoomni.paths import runs_dir
+
+    bench = get(bench) if isinstance(bench, str) else bench
+    tag = model_tag(model, params)
+    key = hashlib.sha256(f"{bench.key()}|{tag}".encode()).hexdigest()[:10]
+    out = runs_dir(params.profile) / "eval" / bench.name.replace(":", "-") / f"{tag[-60:]}-{key}"
+    metrics_path = out / "metrics.json"
+    samples, root = samples_for(bench, params)
+    if metrics_path.exists():
+        preds = read_predictions(out / "predictions.jsonl")
+    elif bench.condition is not None:
+        whole = dataclasses.replace(bench, name=bench.name.split(":")[0], condition=None)
+        ids = {s.id for s in samples}
+        preds = [p for p in evaluate(model, whole, params)["predictions"] if p.sample_id in ids]
+    else:
+        net, processor = load_model(model)
+        preds = predict(net, processor, samples, root, label_set(bench.label_set), out / "predictions.jsonl",
+                        batch_size=bench.batch_size, max_new_tokens=bench.max_new_tokens,
+                        include_transcript=bench.include_transcript)
+    labels = label_set(bench.label_set).labels
+    scores = emotion_metrics([p.gold for p in preds], [p.answer for p in preds], labels)
+    result = {"benchmark": bench.name, "model": tag, "n": len(preds),
+              "valid_format": sum(p.valid_format for p in preds) / len(preds) if preds else float("nan"),
+              **{m: scores[m] for m in bench.metrics}}
+    if not metrics_path.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        if bench.condition is not None:
+            from emoomni.evaluate.predict import write_predictions
+
+            write_predictions(preds, out / "predictions.jsonl")
+        tmp = metrics_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**result, "spec": dataclasses.asdict(bench)}, indent=1))
+        tmp.replace(metrics_path)
+    return {**result, "predictions": preds, "dir": out}
+
+
+def evaluate_all(models: dict[str, str | Path], names: Sequence[str], params: Any) -> list[dict[str, Any]]:
+    """Evaluate every model on every available benchmark of ``names``; unavailable ones are listed, not run."""
+    rows = []
+    for bench_name in names:
+        bench = get(bench_name)
+        if not available(bench):
+            rows.append({"benchmark": bench_name, "model": None, "available": False})
+            continue
+        for label, model in models.items():
+            r = evaluate(model, bench, params)
+            rows.append({"benchmark": bench_name, "model": label, "available": True,
+                         **{k: v for k, v in r.items() if k not in ("predictions", "dir", "model", "benchmark")}})
+    return rows
