@@ -125,6 +125,35 @@ class EvalStage:
 
 
 @dataclass(frozen=True)
+class OmniBenchStage:
+    """The general-ability check: OmniBench itself, or the generated SynthBench on the embedded default."""
+
+    source: str = "synthbench"
+    """``synthbench`` (generated, offline) or ``omnibench`` (a local copy at ``root``)."""
+    root: str | None = None
+    """For ``source: omnibench``: the OmniBench root (``$VARS`` expanded)."""
+    n: int = 100
+    """SynthBench items to generate."""
+    seed: int = 0
+    batch_size: int = 8
+    max_new_tokens: int = 16
+
+
+@dataclass(frozen=True)
+class StudyStage:
+    """The results chapter's studies: the alpha ablation, seeds of the key comparison, modality reliance."""
+
+    alphas: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.5)
+    """The alpha values of the ablation (the paper's Figure 5)."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Seeds of SFT and GRPO for the SFT OmniCoT vs DyME-GRPO comparison."""
+    benchmarks: tuple[str, ...] = ("synthemo", "ravdess", "meld", "iemocap", "mer2025")
+    """Benchmarks of Table 1 (the unavailable ones are listed as such)."""
+    reliance_samples: int | None = None
+    """Test clips of the counterfactual modality ablation (None: the whole evaluation split)."""
+
+
+@dataclass(frozen=True)
 class Params:
     """A whole profile."""
 
@@ -135,6 +164,8 @@ class Params:
     sft: SFTStage = field(default_factory=SFTStage)
     grpo: GRPOStage = field(default_factory=GRPOStage)
     eval: EvalStage = field(default_factory=EvalStage)
+    omnibench: OmniBenchStage = field(default_factory=OmniBenchStage)
+    study: StudyStage = field(default_factory=StudyStage)
 
     def snapshot(self) -> dict[str, Any]:
         """The resolved profile as plain data."""

@@ -220,7 +220,8 @@ def _av_match(rng: np.random.Generator) -> Plan:
     colours = [str(c) for c in rng.choice(list(COLOURS), 4, replace=False)]
     j = int(rng.integers(4))
     return Plan("Audio-Visual Match", "The speaker names a colour. Which shape in the picture has that colour?",
-                list(kinds), kinds[j], _scene(rng, 4, kinds, colours), Clip("speech", text=colours[j], voice=_voice(rng)))
+                list(kinds), kinds[j], _scene(rng, 4, kinds, colours),
+                Clip("speech", text=colours[j], voice=_voice(rng)))
 
 
 TASKS: dict[str, Callable[[np.random.Generator], Plan]] = {
@@ -229,8 +230,6 @@ TASKS: dict[str, Callable[[np.random.Generator], Plan]] = {
     "Audio-Visual Match": _av_match,
 }
 """Task type -> planner; item ``i`` has task type ``list(TASKS)[i % len(TASKS)]``."""
-VISUAL = {"Colour", "Shape", "Object Count", "Position"}
-AUDIO = {"Pitch", "Beep Count", "Sound Type", "Spoken Word"}
 
 
 def plan(i: int, seed: int = 0) -> Plan:
@@ -311,7 +310,7 @@ def render_audio(clip: Clip, path: Path, rng: np.random.Generator) -> None:
     """Write the clip as a 16-bit WAV: numpy for tones, beeps and noise, espeak-ng for speech."""
     if clip.kind == "speech":
         cmd = [require("espeak-ng"), "-v", f"en-us+{clip.voice}", "-s", "140", "-w", str(path), clip.text]
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        result = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if result.returncode != 0 or not path.is_file():
             raise RuntimeError(f"espeak-ng failed writing {path}: {result.stderr.strip() or result.returncode}")
         return
@@ -346,8 +345,9 @@ def generate(root: str | Path, n: int, seed: int = 0) -> list[BenchItem]:
     root = Path(root)
     others = [p for p in sorted((root / "dataset").glob("*.json*")) if p.name != Path(ITEMS_FILE).name]
     if others:
-        raise FileExistsError(f"{root / 'dataset'} already holds other item files ({', '.join(p.name for p in others)}); "
-                              "generate into an empty folder")
+        names = ", ".join(p.name for p in others)
+        raise FileExistsError(f"{root / 'dataset'} already holds other item files ({names}); generate into an empty "
+                              "folder")
     for kind in ("image", "audio"):
         (root / "mm_data" / kind).mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []

@@ -57,6 +57,14 @@ _VIDEO_CODEC = {".webm": "libvpx-vp9"}
 _AUDIO_CODEC = {".webm": "libopus", ".avi": "pcm_s16le", ".ogg": "libopus"}
 
 
+class _Defect(Exception):
+    """A per-sample media defect: the file, the kind of problem (the skip reason's head) and the details."""
+
+    def __init__(self, path: Path, kind: str, detail: str):
+        super().__init__(f"{kind}: {path}: {detail}")
+        self.path, self.kind = path, kind
+
+
 def _ffmpeg(args: list[str], dest: Path, src: Path) -> None:
     """Run ffmpeg on ``src`` into a temporary file beside ``dest``, then rename it into place."""
     exe = shutil.which("ffmpeg")
@@ -66,17 +74,25 @@ def _ffmpeg(args: list[str], dest: Path, src: Path) -> None:
     part = dest.with_name(f".{dest.stem}.part{dest.suffix}")
     cmd = [exe, "-v", "error", "-nostdin", "-y", "-i", str(src), *args, "-threads", "1", str(part)]
     try:
-        run = subprocess.run(cmd, capture_output=True, text=True)
+        run = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if run.returncode != 0:
             tail = " ".join(run.stderr.strip().splitlines()[-3:])
-            raise _Defect(src, "ablation failed", f"ffmpeg could not rewrite it ({tail or f'exit status {run.returncode}'})")
+            detail = tail or f"exit status {run.returncode}"
+            raise _Defect(src, "ablation failed", f"ffmpeg could not rewrite it ({detail})")
         os.replace(part, dest)
     finally:
         part.unlink(missing_ok=True)
 
 
+def _not_the_source(src: Path, dest: Path) -> None:
+    """Refuse to write an ablated file over its own source (an out_root inside or linked to the data root)."""
+    if dest.exists() and dest.resolve() == src.resolve():
+        raise ValueError(f"{dest}: refusing to overwrite the source media with its ablated copy")
+
+
 def _fresh(dest: Path, src: Path) -> bool:
-    """Whether a generated file exists, is not empty and is not older than its source."""
+    """Whether a generated file exists, is not empty and is not older than its source (never the source itself)."""
+    _not_the_source(src, dest)
     return (dest.is_file() and not dest.is_symlink() and dest.stat().st_size > 0
             and dest.stat().st_mtime_ns >= src.stat().st_mtime_ns)
 
@@ -84,6 +100,8 @@ def _fresh(dest: Path, src: Path) -> bool:
 def _link(src: Path, dest: Path) -> None:
     """Make ``dest`` a symbolic link to ``src`` (a copy where links fail); an existing right link is kept."""
     target = os.path.abspath(src)
+    if os.path.abspath(dest) == target:
+        raise ValueError(f"{dest}: refusing to replace a source file with a link to itself")
     if dest.is_symlink() and os.readlink(dest) == target:
         return
     if dest.is_file() and not dest.is_symlink() and dest.stat().st_mtime_ns >= src.stat().st_mtime_ns \
@@ -133,14 +151,6 @@ def _wav_name(rel: str) -> str:
     return rel if rel.lower().endswith(".wav") else rel + ".wav"
 
 
-class _Defect(Exception):
-    """A per-sample media defect: the file, the kind of problem (the skip reason's head) and the details."""
-
-    def __init__(self, path: Path, kind: str, detail: str):
-        super().__init__(f"{kind}: {path}: {detail}")
-        self.path, self.kind = path, kind
-
-
 def _media(root: Path, rel: str) -> tuple[Path, MediaInfo]:
     """The path of a media file inside ``root`` and what it holds; a missing or undecodable file is a defect."""
     path = resolve_media(root, rel)
@@ -175,7 +185,7 @@ def _ablate_one(s: Sample, root: Path, dest_root: Path, modality: str, report: S
             _blank_video(video, out)
         elif modality == "audio" and aiv:
             if not info.has_audio:
-                raise _Defect(video, "no audio stream", "the sample's sound is its video's audio track, which is missing")
+                raise _Defect(video, "no audio stream", "the sample's sound is this video's track, which is missing")
             _silence_video(video, out)
         else:
             _link(video, out)
@@ -257,6 +267,15 @@ def _by_id(preds: Sequence[Prediction], what: str) -> dict[str, Prediction]:
     return out
 
 
+def _rate(count: int, n: int) -> float:
+    """``count / n``, NaN for no samples.
+
+    >>> _rate(1, 4), _rate(0, 0)
+    (0.25, nan)
+    """
+    return count / n if n else math.nan
+
+
 def reliance_profile(reference: Sequence[Prediction], ablated: Mapping[str, Sequence[Prediction]]) -> pd.DataFrame:
     """Per ablated modality: sample count, flip rate, accuracy without and with the ablation, and the drop.
 
@@ -287,9 +306,8 @@ def reliance_profile(reference: Sequence[Prediction], ablated: Mapping[str, Sequ
             ref_ok += r.correct
             abl_ok += p.correct
         n = len(chosen)
-        rate = (lambda k: k / n) if n else (lambda k: math.nan)
-        rows[modality] = {"n": n, "flip_rate": rate(flips), "accuracy": rate(ref_ok), "ablated_accuracy": rate(abl_ok),
-                          "accuracy_drop": rate(ref_ok - abl_ok)}
+        rows[modality] = {"n": n, "flip_rate": _rate(flips, n), "accuracy": _rate(ref_ok, n),
+                          "ablated_accuracy": _rate(abl_ok, n), "accuracy_drop": _rate(ref_ok - abl_ok, n)}
     frame = pd.DataFrame.from_dict(rows, orient="index",
                                    columns=["n", "flip_rate", "accuracy", "ablated_accuracy", "accuracy_drop"])
     frame.index.name = "ablated"
@@ -368,3 +386,9 @@ def reliance_sentence(profiles: Mapping[str, pd.DataFrame]) -> str:
     also = "" if now == m else f", which now relies most on {now}"
     return (head + f", against {db:.1f} points and {100 * b['flip_rate']:.1f} % for {last} (n = {int(b['n'])}{also}): "
             f"reliance on {m} {verdict}.")
+
+
+def reliance_profiles(results: Mapping[str, Mapping[str, Sequence[Prediction]]]) -> dict[str, pd.DataFrame]:
+    """:func:`reliance_profile` per model from ``{model: {"none" | modality: predictions}}``."""
+    return {name: reliance_profile(r["none"], {m: p for m, p in r.items() if m != "none"})
+            for name, r in results.items()}

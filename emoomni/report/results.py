@@ -1,0 +1,98 @@
+"""The results chapter: Tables 1-3 beside the paper's, the alpha ablation figure, seed spreads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from emoomni.metrics import per_class_table
+
+
+def table1(rows: Sequence[Mapping]) -> pd.DataFrame:
+    """Models x benchmarks with the paper's WA / UAR / WAR (honest names in the audit) plus F1 and unknown (%)."""
+    frame = pd.DataFrame([r for r in rows if r.get("available", True)])
+    if frame.empty:
+        return frame
+    out = pd.DataFrame({
+        "benchmark": frame["benchmark"], "model": frame["model"],
+        "WA (weighted precision)": 100 * frame["weighted_precision"], "UAR": 100 * frame["uar"],
+        "WAR (accuracy)": 100 * frame["accuracy"], "weighted F1": 100 * frame["weighted_f1"],
+        "unknown": 100 * frame["unknown_rate"], "valid format": 100 * frame["valid_format"], "n": frame["n"]})
+    return out.set_index(["benchmark", "model"]).round(2)
+
+
+def unavailable(rows: Sequence[Mapping]) -> list[str]:
+    """The benchmarks that could not be evaluated on this machine (no local copy).
+
+    >>> unavailable([{"benchmark": "meld", "available": False}, {"benchmark": "synthemo", "available": True}])
+    ['meld']
+    """
+    return sorted({r["benchmark"] for r in rows if not r.get("available", True)})
+
+
+def seed_spread(per_seed: Mapping[str, Sequence[Mapping[str, float]]],
+                metrics: Sequence[str] = ("accuracy", "uar", "weighted_precision")) -> pd.DataFrame:
+    """Mean and sample standard deviation (percent) per model and metric over seeds.
+
+    >>> float(seed_spread({"m": [{"accuracy": 0.2}, {"accuracy": 0.4}]}, ["accuracy"]).loc["m", ("accuracy", "mean")])
+    30.0
+    """
+    rows = {}
+    for model, results in per_seed.items():
+        row = {}
+        for m in metrics:
+            values = np.array([100 * r[m] for r in results], dtype=float)
+            row[(m, "mean")] = float(values.mean())
+            row[(m, "std")] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+            row[(m, "seeds")] = len(values)
+        rows[model] = row
+    return pd.DataFrame(rows).T.round(2)
+
+
+def difference_sentence(spread: pd.DataFrame, a: str, b: str, metrics: Sequence[str] = ("accuracy", "uar")) -> str:
+    """Say, per metric, whether the difference of the means of ``b`` and ``a`` exceeds both models' seed spread."""
+    parts = []
+    for m in metrics:
+        ma, mb = spread.loc[a, (m, "mean")], spread.loc[b, (m, "mean")]
+        sa, sb = spread.loc[a, (m, "std")], spread.loc[b, (m, "std")]
+        diff = mb - ma
+        beyond = abs(diff) > max(sa, sb)
+        parts.append(f"{m}: {b} {mb:.1f} vs {a} {ma:.1f} ({diff:+.1f} points, seed std {sa:.1f} / {sb:.1f}; "
+                     f"{'exceeds' if beyond else 'within'} the spread)")
+    return "; ".join(parts) + "."
+
+
+def table2(results: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+    """Reasoning styles at equal training size: UAR and WAR (accuracy) per style, percent."""
+    return pd.DataFrame({style: {"UAR": 100 * r["uar"], "WAR (accuracy)": 100 * r["accuracy"],
+                                 "valid format": 100 * r["valid_format"]}
+                         for style, r in results.items()}).T.round(2)
+
+
+def table3(preds: Mapping[str, Sequence], labels: Sequence[str]) -> pd.DataFrame:
+    """Per-class precision and recall (percent) for each model, side by side, with the class support."""
+    parts = []
+    for name, p in preds.items():
+        t = per_class_table([x.gold for x in p], [x.answer for x in p], labels)
+        t = t[["precision", "recall"]] * 100
+        t.columns = pd.MultiIndex.from_product([[name], t.columns])
+        parts.append(t)
+    return pd.concat(parts, axis=1).round(2)
+
+
+def alpha_figure(sweep: pd.DataFrame, paper_peak: float | None = None, benchmark: str = "SynthEmo test"):
+    """UAR and WAR against alpha, with the alpha at which the paper reports its peak marked."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    x = sweep.index.to_numpy(dtype=float)
+    for column, style in (("UAR", "o-"), ("WAR", "s--")):
+        ax.plot(x, sweep[column], style, label=column)
+    if paper_peak is not None:
+        ax.axvline(paper_peak, color="grey", ls=":", label=f"paper's peak (alpha = {paper_peak:g})")
+    ax.set(xlabel="alpha", ylabel="percent", title=f"Alpha ablation on {benchmark}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
