@@ -105,6 +105,15 @@ def check(profile: str | Path) -> list[Problem]:
     for name in g.settings.rewards:
         if name not in REWARDS:
             problems.append(Problem("error", "grpo.settings.rewards", f"unknown reward {name!r}; known: {sorted(REWARDS)}"))
+    if params.omnibench.source == "omnibench":
+        _path("omnibench.root", params.omnibench.root, problems)
+    elif params.omnibench.source != "synthbench":
+        problems.append(Problem("error", "omnibench.source", f"unknown source {params.omnibench.source!r}"))
+    from emoomni.evaluate.benchmarks import REGISTRY
+
+    for name in params.study.benchmarks:
+        if name not in REGISTRY:
+            problems.append(Problem("error", "study.benchmarks", f"unknown benchmark {name!r}; known: {sorted(REGISTRY)}"))
     total = g.settings.per_device_batch_size * g.settings.gradient_accumulation_steps
     if total % g.settings.num_generations:
         problems.append(Problem("error", "grpo.settings.num_generations",

@@ -67,6 +67,14 @@ report.modality_weight_curves({name: log_csv})
 report.last_logged(log_csv)
 
 # %% [markdown]
+# How much did the entropy term weigh? In an OmniCoT trace the guided tokens come in a fixed order
+# at fixed places, so a model that has learned the format predicts each one almost surely: H_m is
+# then close to 0 and R_mod, a p-weighted harmonic mean of the entropies, closer still.
+
+# %%
+print(report.reward_share_sentence(log_csv, alpha))
+
+# %% [markdown]
 # ## Before and after GRPO on the SynthEmo test split
 #
 # Greedy decoding of the SFT OmniCoT model (before) and the GRPO model (after), overall and on each

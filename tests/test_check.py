@@ -30,6 +30,7 @@ def test_paper_profile_passes_when_models_and_data_are_local(tmp_path, monkeypat
     for m in ("vision", "audio", "dialogue", "verifier"):
         cfg["omnicot"][m]["options"]["model"] = str(model)
     cfg["base"]["model"] = str(model)
+    monkeypatch.setenv("OMNIBENCH_ROOT", str(data))
     write_manifest([Sample("b", "dfew", "train", video="video/b.mp4", label="sad")],
                    manifests / "grpo_dfew_mer2025.jsonl")
     path = tmp_path / "paper-local.yaml"

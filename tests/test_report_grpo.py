@@ -41,3 +41,12 @@ def test_scores_by_condition_give_accuracy_and_uar_per_subset():
     assert table.loc["agree", ("accuracy", "m")] == 50 and table.loc["conflict", ("accuracy", "m")] == 0
     assert table.loc["all", ("accuracy", "m")] == pytest.approx(33.3)
     assert table.loc["agree", ("UAR", "m")] == 50
+
+
+def test_reward_share_sentence_reports_the_entropy_term_from_the_log(tmp_path):
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"step": [1, 2], "reward": [0.5, 0.3], "rewards/modality_reward/mean": [0.02, 0.02],
+                  "dyme/H_vision": [0.01, 0.03], "dyme/H_audio": [0.02, 0.02], "dyme/p_vision": [0.99, 0.99],
+                  "dyme/p_audio": [0.98, 0.98], "dyme/R_mod": [0.02, 0.02]}).to_csv(path, index=False)
+    text = grpo.reward_share_sentence(path, 0.1)
+    assert "H_vision = 0.0200" in text and "added 0.002000 to a mean reward of 0.4000 (0.50 % of it)" in text

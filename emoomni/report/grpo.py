@@ -107,3 +107,18 @@ def last_logged(path: str | Path, columns: Sequence[str] = ("dyme/w_vision", "dy
             values = frame[c].dropna()
             out[c] = (float(values.head(window).mean()), float(values.tail(window).mean()))
     return out
+
+
+def reward_share_sentence(path: str | Path, alpha: float) -> str:
+    """From a run's log: how large H_m, p_m and R_mod were, and what share of the reward alpha x R_mod made."""
+    frame = read_log(path)
+
+    def mean(column: str) -> float:
+        return float(frame[column].mean()) if column in frame and frame[column].notna().any() else float("nan")
+
+    total, modality = mean("reward"), mean("rewards/modality_reward/mean")
+    share = 100 * alpha * modality / total if total and total == total and total > 0 else float("nan")
+    return (f"Over {len(frame)} steps the guided tokens' entropies averaged H_vision = {mean('dyme/H_vision'):.4f} and "
+            f"H_audio = {mean('dyme/H_audio'):.4f} nats, with p_vision = {mean('dyme/p_vision'):.3f} and p_audio = "
+            f"{mean('dyme/p_audio'):.3f}; R_mod averaged {mean('dyme/R_mod'):.5f} on valid traces, so alpha x R_mod "
+            f"(alpha = {alpha:g}) added {alpha * modality:.6f} to a mean reward of {total:.4f} ({share:.2f} % of it).")

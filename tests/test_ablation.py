@@ -1,0 +1,37 @@
+"""The alpha-ablation and seed drivers, with the training and evaluation calls stood in for."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from emoomni import stages
+from emoomni.evaluate import ablation, benchmarks
+
+
+def test_sweep_trains_and_evaluates_once_per_alpha(monkeypatch):
+    trained = []
+    monkeypatch.setattr(stages, "grpo_model", lambda params, alpha: trained.append(alpha) or f"/runs/a{alpha}")
+    monkeypatch.setattr(benchmarks, "evaluate", lambda model, bench, params: {
+        "weighted_precision": 0.5, "uar": float(model[-3:]), "accuracy": 0.3, "valid_format": 1.0, "n": 4})
+    params = SimpleNamespace(study=SimpleNamespace(alphas=(0.0, 0.1, 0.2)))
+    table = ablation.sweep(params)
+    assert trained == [0.0, 0.1, 0.2] and list(table.index) == [0.0, 0.1, 0.2]
+    assert table.loc[0.2, "UAR"] == pytest.approx(20.0) and table.loc[0.1, "WAR"] == pytest.approx(30.0)
+    assert list(ablation.sweep(params, [0.05]).index) == [0.05]
+
+
+def test_run_notebooks_executes_notebook_05_per_alpha(monkeypatch, tmp_path):
+    import emoomni.notebooks as nb
+
+    calls = []
+
+    def fake_execute(path, profile, out_dir, **parameters):
+        calls.append((path.name, profile, parameters))
+        out = out_dir / path.name
+        out.write_text("{}")
+        return out, 0.0
+
+    monkeypatch.setattr(nb, "execute", fake_execute)
+    paths = ablation.run_notebooks("smoke", [0.0, 0.1], tmp_path)
+    assert [p.name for p in paths] == ["05_dyme_grpo_alpha0.ipynb", "05_dyme_grpo_alpha0.1.ipynb"]
+    assert calls == [("05_dyme_grpo.ipynb", "smoke", {"alpha": 0.0}), ("05_dyme_grpo.ipynb", "smoke", {"alpha": 0.1})]
