@@ -57,6 +57,103 @@ def _omnicot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _params(args: argparse.Namespace, **overrides):
+    """The profile with the non-None overrides applied."""
+    from emoomni import config
+
+    return config.load(args.profile, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _model_path(args: argparse.Namespace, params) -> Path | str:
+    """The model a command names: the base, an SFT adapter (``--style``) or a GRPO adapter (``--alpha``)."""
+    from emoomni import stages
+
+    if args.model == "base":
+        return stages.base_model(params)
+    if args.model == "sft":
+        return stages.sft_model(params, args.style)
+    return stages.grpo_model(params, args.alpha)
+
+
+def _sft(args: argparse.Namespace) -> int:
+    from emoomni import stages
+
+    params = _params(args, **{"sft.settings.max_steps": args.max_steps, "sft.settings.seed": args.seed})
+    print(stages.sft_model(params, args.style))
+    return 0
+
+
+def _grpo(args: argparse.Namespace) -> int:
+    from emoomni import stages
+
+    params = _params(args, **{"grpo.settings.max_steps": args.max_steps, "grpo.settings.seed": args.seed})
+    print(stages.grpo_model(params, args.alpha))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from emoomni.evaluate.benchmarks import available, evaluate, get
+
+    params = _params(args)
+    model = _model_path(args, params)
+    for name in args.benchmark:
+        if not available(get(name)):
+            print(json.dumps({"benchmark": name, "available": False}))
+            continue
+        r = evaluate(model, name, params)
+        print(json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in r.items() if k != "predictions"}))
+    return 0
+
+
+def _ablation(args: argparse.Namespace) -> int:
+    from emoomni.evaluate.ablation import run_notebooks, sweep
+
+    params = _params(args)
+    alphas = args.alphas or list(params.study.alphas)
+    if args.notebooks:
+        for path in run_notebooks(args.profile, alphas, args.notebooks):
+            print(path)
+    print(sweep(params, alphas, args.benchmark).drop(columns="adapter").round(2).to_string())
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from emoomni.data.manifest import Sample
+    from emoomni.evaluate.benchmarks import load_model
+    from emoomni.evaluate.predict import predict
+    from emoomni.media import MediaError, probe
+
+    clip = Path(args.clip).resolve()
+    try:
+        info = probe(clip)
+    except (MediaError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    params = _params(args)
+    sample = Sample(clip.stem, "cli", "test", video=clip.name if info.has_video else None,
+                    audio=None if info.has_video else clip.name, transcript=args.transcript, label=None)
+    net, processor = load_model(_model_path(args, params))
+    with tempfile.TemporaryDirectory() as tmp:
+        [pred] = predict(net, processor, [sample], clip.parent, params.omnicot.label_set, Path(tmp) / "p.jsonl",
+                         batch_size=1, max_new_tokens=params.eval.max_new_tokens,
+                         include_transcript=args.transcript is not None)
+    print(pred.text)
+    print(f"\nanswer: {pred.answer}  (valid OmniCoT trace: {pred.valid_format})")
+    for m, st in pred.stats.items():
+        print(f"{m}: " + (f"H = {st['entropy']:.4f} nats, p = {st['prob']:.4f}" if st else "guided token not generated"))
+    return 0
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    """--profile, --model, --style and --alpha, shared by the commands that use a trained model."""
+    p.add_argument("--profile", default="default", help="params/<profile>.yaml (default: %(default)s)")
+    p.add_argument("--model", choices=("base", "sft", "grpo"), default="grpo", help="which model (default: %(default)s)")
+    p.add_argument("--style", default="omnicot", help="SFT target style for --model sft (default: %(default)s)")
+    p.add_argument("--alpha", type=float, help="GRPO alpha for --model grpo (default: the profile's)")
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser, with a subcommand per stage."""
     p = argparse.ArgumentParser(prog="emoomni", description="EmoOmni, reproduced: OmniCoT, cold-start SFT and DyME-GRPO.")
@@ -87,6 +184,38 @@ def parser() -> argparse.ArgumentParser:
     for m in ("vision", "audio", "dialogue", "verifier"):
         b.add_argument(f"--{m}", help=f"override the {m} backend")
     b.set_defaults(func=_omnicot)
+
+    t = sub.add_parser("sft", help="cold-start SFT in one target style (cached, resumable); prints the adapter path")
+    t.add_argument("--profile", default="default")
+    t.add_argument("--style", default=None, help="label, freeform, omnicot_nogt or omnicot (default: the profile's)")
+    t.add_argument("--max-steps", type=int, help="override the number of optimizer steps")
+    t.add_argument("--seed", type=int, help="override the SFT seed")
+    t.set_defaults(func=_sft)
+
+    g = sub.add_parser("grpo", help="DyME-GRPO from the SFT OmniCoT model (alpha 0: vanilla GRPO); prints the adapter")
+    g.add_argument("--profile", default="default")
+    g.add_argument("--alpha", type=float, help="weight of the modality-entropy reward (default: the profile's)")
+    g.add_argument("--max-steps", type=int, help="override the number of optimizer steps")
+    g.add_argument("--seed", type=int, help="override the GRPO seed")
+    g.set_defaults(func=_grpo)
+
+    e = sub.add_parser("eval", help="evaluate a model on registered benchmarks (cached); prints one JSON line each")
+    _model_options(e)
+    e.add_argument("--benchmark", nargs="+", default=["synthemo"], help="benchmark names (emoomni.evaluate.benchmarks)")
+    e.set_defaults(func=_eval)
+
+    a = sub.add_parser("ablation", help="the alpha ablation: DyME-GRPO per alpha, evaluated on one benchmark")
+    a.add_argument("--profile", default="default")
+    a.add_argument("--alphas", type=float, nargs="+", help="alpha values (default: the profile's study.alphas)")
+    a.add_argument("--benchmark", default="synthemo")
+    a.add_argument("--notebooks", type=Path, help="also execute notebook 05 per alpha into this directory")
+    a.set_defaults(func=_ablation)
+
+    r = sub.add_parser("predict", help="print a model's trace, answer and guided-token entropies for one clip")
+    r.add_argument("clip", help="a video (its audio track is heard) or an audio file")
+    r.add_argument("--transcript", help="what is said in the clip (shown to the model, delimited)")
+    _model_options(r)
+    r.set_defaults(func=_predict)
     return p
 
 

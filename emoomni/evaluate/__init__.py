@@ -1,4 +1,4 @@
-"""Evaluation: batched prediction with the exact guided-token statistics (H_m, p_m) and p*."""
+"""Evaluation: prediction with the exact guided-token statistics, benchmarks, ablations and diagnostics."""
 
 from emoomni.evaluate.predict import Prediction, predict, read_predictions
 from emoomni.evaluate.stats import MODALITIES, answer_probs, completion_stats, guided_stats, p_star

@@ -315,7 +315,7 @@ def answer_questions(model: Any, processor: Any, samples: Sequence[BenchItem], d
     torn last line left by a killed run is dropped and the file rewritten. Images are scaled down to at most
     ``max_pixels`` pixels (None: as they are). The model runs in eval mode (its mode is restored).
     """
-    from emoomni.evaluate.predict import _generation_config
+    from emoomni.evaluate.predict import generation_config
 
     ids = [s.id for s in samples]
     if len(set(ids)) != len(ids):
@@ -333,7 +333,7 @@ def answer_questions(model: Any, processor: Any, samples: Sequence[BenchItem], d
     todo = [s for s in samples if s.id not in done]
     if len(todo) < len(samples):
         log.info("resuming %s: %d of %d questions already answered", out, len(samples) - len(todo), len(samples))
-    gc = _generation_config(model, processor, max_new_tokens, False, 1.0, 1.0, 0)
+    gc = generation_config(model, processor, max_new_tokens, False, 1.0, 1.0, 0)
     out.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()

@@ -157,7 +157,7 @@ def _batches(samples: Sequence[Sample], data_root: str | Path, batch_size: int) 
     return [g[i:i + batch_size] for g in groups.values() for i in range(0, len(g), batch_size)]
 
 
-def _generation_config(model: Any, processor: Any, max_new_tokens: int, do_sample: bool, temperature: float,
+def generation_config(model: Any, processor: Any, max_new_tokens: int, do_sample: bool, temperature: float,
                        top_p: float, top_k: int) -> Any:
     """A copy of the model's generation config: greedy or sampling as asked, placeholders suppressed."""
     from emoomni.model import placeholder_ids
@@ -243,7 +243,7 @@ def predict(model: Any, processor: Any, samples: Sequence[Sample], data_root: st
     todo = [s for s in samples if s.id not in done]
     if len(todo) < len(samples):
         log.info("resuming %s: %d of %d samples already predicted", out, len(samples) - len(todo), len(samples))
-    gc = _generation_config(model, processor, max_new_tokens, do_sample, temperature, top_p, top_k)
+    gc = generation_config(model, processor, max_new_tokens, do_sample, temperature, top_p, top_k)
     out.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
