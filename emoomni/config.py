@@ -116,6 +116,8 @@ class GRPOStage:
 class EvalStage:
     """Batched prediction with guided-token statistics."""
 
+    benchmark: str = "synthemo"
+    """The benchmark the training chapters evaluate on (a name in :mod:`emoomni.evaluate.benchmarks`)."""
     split: str = "test"
     """The SynthEmo split (or manifest split) to evaluate on."""
     max_samples: int | None = None

@@ -196,107 +196,31 @@ def _relative(path: str | Path, params: Params) -> str:
 
 
 def eval_samples(params: Params) -> tuple[list[Sample], Path]:
-    """The samples the evaluation stage predicts on."""
-    e = params.eval
-    if params.omnicot.source == "synthemo":
-        samples, root = synthemo_set(params)
-    else:
-        samples, root = omnicot_inputs(params)
-    chosen = [s for s in samples if s.split == e.split]
-    return (chosen[: e.max_samples] if e.max_samples else chosen), root
+    """The samples the evaluation stage predicts on: the profile's ``eval.benchmark``."""
+    from emoomni.evaluate.benchmarks import for_profile, samples_for
+
+    return samples_for(for_profile(params.eval.benchmark, params), params)
 
 
 def predictions(params: Params, model: str = "base", style: str | None = None, alpha: float | None = None):
-    """Predict the evaluation split with the base model, an SFT adapter (``style``) or a GRPO one (``alpha``)."""
-    from emoomni.evaluate.predict import predict
-    from emoomni.labels import label_set
-    from emoomni.model import load_omni
-    from emoomni.train.sft import load_sft
+    """Predict the evaluation split with the base model, an SFT adapter (``style``) or a GRPO one (``alpha``).
 
-    samples, root = eval_samples(params)
-    e = params.eval
+    The profile's ``eval.benchmark`` with its decoding (:func:`emoomni.evaluate.benchmarks.evaluate`),
+    so every chapter shares one cached prediction file per model. Returns the predictions and the
+    split's samples.
+    """
+    from emoomni.evaluate.benchmarks import evaluate
+
     if model == "base":
         path = base_model(params)
-        name = f"base-{stage_hash(params.base, _relative(path, params))}"
-        net, processor = load_omni(path)
-    elif model in ("sft", "grpo"):
-        path = sft_model(params, style) if model == "sft" else grpo_model(params, alpha)
-        name = f"{path.parent.name}"
-        net, processor = load_sft(path)
+    elif model == "sft":
+        path = sft_model(params, style)
+    elif model == "grpo":
+        path = grpo_model(params, alpha)
     else:
         raise ValueError(f"unknown model {model!r}; use 'base', 'sft' or 'grpo'")
-    out = runs_dir(params.profile) / "predictions" / f"{name}-{e.split}-{stage_hash(e)}.jsonl"
-    preds = predict(net, processor, samples, root, label_set(params.omnicot.label_set), out,
-                    batch_size=e.batch_size, max_new_tokens=e.max_new_tokens,
-                    include_transcript=e.include_transcript)
-    return preds, samples
-
-
-def omnibench_items(params: Params) -> tuple[list, Path]:
-    """The general-ability items and their root: SynthBench generated under runs/, or a local OmniBench copy."""
-    import os
-
-    from emoomni.data import omnibench, synthbench
-
-    o = params.omnibench
-    if o.source == "synthbench":
-        root = runs_dir(params.profile) / f"synthbench-n{o.n}-s{o.seed}"
-        if (root / "dataset").is_dir():
-            items, _ = omnibench.index(root)
-            if len(items) == o.n:
-                return items, root
-        return synthbench.generate(root, o.n, o.seed), root
-    if o.source == "omnibench":
-        if not o.root:
-            raise ValueError("omnibench.source 'omnibench' needs omnibench.root")
-        root = Path(os.path.expandvars(o.root))
-        items, report = omnibench.index(root)
-        log.info("OmniBench: %s", report.summary())
-        return items, root
-    raise ValueError(f"unknown omnibench.source {o.source!r}; use 'synthbench' or 'omnibench'")
-
-
-def omnibench_answers(params: Params, model: str | Path) -> list[dict]:
-    """The model's answers to the general-ability items (cached and resumable per model)."""
-    from emoomni.evaluate.benchmarks import load_model, model_tag
-    from emoomni.evaluate.omnibench import answer_questions
-
-    items, root = omnibench_items(params)
-    o = params.omnibench
-    out = runs_dir(params.profile) / "omnibench" / f"{model_tag(model, params)[-60:]}-{stage_hash(o)}.jsonl"
-    net, processor = load_model(model)
-    return answer_questions(net, processor, items, root, out, batch_size=o.batch_size,
-                            max_new_tokens=o.max_new_tokens)
-
-
-def modality_reliance(params: Params, models: dict[str, str | Path]) -> dict:
-    """Per model: predictions on the evaluation split with nothing, the frames, the audio or the words removed.
-
-    Returns ``{model name: {"none" | "vision" | "audio" | "text": [Prediction, ...]}}``; the ablated
-    clips are written once under ``runs/<profile>/ablations-...`` and every prediction is cached.
-    """
-    from emoomni.evaluate.benchmarks import load_model, model_tag
-    from emoomni.evaluate.modality import ABLATIONS, ablate
-    from emoomni.evaluate.predict import predict
-    from emoomni.labels import label_set
-
-    samples, root = eval_samples(params)
-    n = params.study.reliance_samples
-    samples = samples[:n] if n else samples
-    e = params.eval
-    out_root = runs_dir(params.profile) / f"ablations-{Path(root).name}-{e.split}-{n or 'all'}"
-    sets = {m: ablate(samples, root, out_root, m) for m in ABLATIONS}
-    result = {}
-    for name, model in models.items():
-        net, processor = load_model(model)
-        tag = model_tag(model, params)[-60:]
-        result[name] = {}
-        for m, (chosen, data_root) in sets.items():
-            path = out_root / "predictions" / f"{tag}-{m}-{stage_hash(e)}.jsonl"
-            result[name][m] = predict(net, processor, chosen, data_root, label_set(params.omnicot.label_set), path,
-                                      batch_size=e.batch_size, max_new_tokens=e.max_new_tokens,
-                                      include_transcript=e.include_transcript and m != "text")
-    return result
+    samples, _ = eval_samples(params)
+    return evaluate(path, params.eval.benchmark, params)["predictions"], samples
 
 
 def load_separability(path: Path) -> dict:

@@ -3,7 +3,8 @@
 A :class:`Benchmark` names where its samples come from (the profile's SynthEmo set, or a manifest
 made by one of the :mod:`emoomni.data` adapters, with ``$VARS`` for local data roots), which split and
 condition subset it keeps, its label set, the decoding settings and the metrics it reports.
-:func:`evaluate` predicts a model on it (:func:`emoomni.evaluate.predict.predict`) and writes the
+:func:`evaluate` predicts a model on it (:func:`emoomni.evaluate.predict.predict`), with the profile's
+decoding settings when it is named (:func:`for_profile`), and writes the
 predictions and a ``metrics.json`` under ``runs/<profile>/eval/<benchmark>/<model>-<hash>/``; the hash
 covers the spec (its version included) and the model, so a finished evaluation is reused and a
 killed one resumes. A SynthEmo condition subset reuses the predictions of the whole test split.
@@ -92,6 +93,23 @@ def get(name: str) -> Benchmark:
     return REGISTRY[name]
 
 
+def for_profile(name: str, params: Any) -> Benchmark:
+    """A registered benchmark with the profile's decoding (``eval``: batch size, new tokens, transcript, cap).
+
+    Every caller of the same profile thus shares one prediction cache per model and benchmark; for
+    SynthEmo the profile's ``eval.split`` applies too.
+    """
+    bench = get(name)
+    e = getattr(params, "eval", None)
+    if e is None:
+        return bench
+    changes = {"batch_size": e.batch_size, "max_new_tokens": e.max_new_tokens,
+               "include_transcript": e.include_transcript, "max_samples": e.max_samples or bench.max_samples}
+    if bench.source == "synthemo":
+        changes["split"] = e.split
+    return dataclasses.replace(bench, **changes)
+
+
 def _expand(value: str | None, what: str) -> Path:
     """A path with ``$VARS`` expanded; a clear error when a variable is unset."""
     if not value:
@@ -157,7 +175,7 @@ def evaluate(model: str | Path, bench: Benchmark | str, params: Any) -> dict[str
     from emoomni.metrics import emotion_metrics
     from emoomni.paths import runs_dir
 
-    bench = get(bench) if isinstance(bench, str) else bench
+    bench = for_profile(bench, params) if isinstance(bench, str) else bench
     tag = model_tag(model, params)
     key = hashlib.sha256(f"{bench.key()}|{tag}".encode()).hexdigest()[:10]
     out = runs_dir(params.profile) / "eval" / bench.name.replace(":", "-") / f"{tag[-60:]}-{key}"
@@ -195,7 +213,7 @@ def evaluate_all(models: dict[str, str | Path], names: Sequence[str], params: An
     """Evaluate every model on every available benchmark of ``names``; unavailable ones are listed, not run."""
     rows = []
     for bench_name in names:
-        bench = get(bench_name)
+        bench = for_profile(bench_name, params)
         if not available(bench):
             rows.append({"benchmark": bench_name, "model": None, "available": False})
             continue
