@@ -98,3 +98,32 @@ report.scores_by_condition(runs, samples, labels)
 
 # %%
 training.example_outputs(after)
+
+# %% [markdown]
+# ## Inside one trace
+#
+# For the first test clip: its frames and waveform, the GRPO model's trace with each token coloured
+# by the entropy of the distribution that produced it, the guided-token statistics the reward reads
+# (H_m, p_m, w_m, p*), and, per section of the trace, the share of attention its tokens put on the
+# video, audio and text parts of the input. In JupyterLab the same views come with a model and
+# sample selector: `Inspector({"GRPO": adapter}, samples, root, labels).widget` from
+# `emoomni.report.widgets`.
+
+# %%
+from emoomni.evaluate.benchmarks import load_model
+from emoomni.report.inspect import trace_analysis
+from emoomni.report.widgets import figure_attention, figure_media, guided_table, trace_view
+
+eval_clips, eval_root = stages.eval_samples(params)
+net, processor = load_model(adapter)
+example = trace_analysis(net, processor, eval_clips[0], eval_root, labels)
+figure_media(example)
+
+# %%
+trace_view(example)
+
+# %%
+guided_table(example)
+
+# %%
+figure_attention(example)
