@@ -182,6 +182,13 @@ def stage_hash(stage: Any, *inputs: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def settings_file(cls: type, path: str | Path | None, **overrides: Any) -> Any:
+    """A settings dataclass from a YAML mapping of its fields (unknown keys raise), with non-None overrides on top."""
+    raw = yaml.safe_load(Path(path).read_text()) if path else {}
+    raw = {**(raw or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    return build(cls, raw, str(path or "settings"))
+
+
 def load(profile: str | Path, **overrides: Any) -> Params:
     """Load ``params/<profile>.yaml`` (or a path), apply dotted overrides such as ``synthemo.seed=3``."""
     path = Path(profile) if str(profile).endswith((".yaml", ".yml")) else PARAMS_DIR / f"{profile}.yaml"

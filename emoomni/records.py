@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -49,3 +50,34 @@ def write_lines(lines: Iterable[str], path: str | Path) -> Path:
     tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def load_journal(path: str | Path, parse: Callable[[dict], Any], key: str = "sample_id") -> tuple[dict[str, Any], bool]:
+    """Records of an append-only JSONL journal by ``key`` (first occurrence wins), and whether it needs rewriting.
+
+    A torn last line (an append cut short by a kill) is dropped; a bad line elsewhere raises an error
+    naming ``file:line``. The flag is set when a line was dropped, a record repeated, or the file does
+    not end in a newline (the next append would glue onto it).
+    """
+    path = Path(path)
+    done: dict[str, Any] = {}
+    raw = path.read_text(encoding="utf-8")
+    dirty = bool(raw) and not raw.endswith("\n")
+    lines = raw.split("\n")
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = parse(json.loads(line))
+        except (ValueError, TypeError) as e:
+            if i == last:
+                logging.getLogger(__name__).warning("%s: dropping a torn last line", path)
+                dirty = True
+                continue
+            raise ValueError(f"{path}:{i + 1}: {e}") from e
+        if getattr(record, key) in done:
+            dirty = True
+            continue
+        done[getattr(record, key)] = record
+    return done, dirty

@@ -203,3 +203,18 @@ def test_two_process_data_parallel_grpo_keeps_both_ranks_identical(tiny, data, t
     assert r0["steps"] == r1["steps"]  # identical weights after each step
     assert r0["steps"][-1] != r0["initial"]
     assert not set(r0["prompts"]) & set(r1["prompts"])  # each rank generated for its own prompts
+
+
+def test_settings_file_and_the_command_line_help(tmp_path, capsys):
+    from emoomni.config import ConfigError
+    from emoomni.train.grpo import load_settings, main
+
+    (tmp_path / "g.yaml").write_text("beta: 0.1\nrewards: [format_accuracy]\n")
+    s = load_settings(tmp_path / "g.yaml", alpha=0.0)
+    assert (s.beta, s.rewards, s.alpha) == (0.1, ("format_accuracy",), 0.0)
+    (tmp_path / "bad.yaml").write_text("betta: 0.1\n")
+    with pytest.raises(ConfigError, match="betta"):
+        load_settings(tmp_path / "bad.yaml")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0 and "--alpha" in capsys.readouterr().out

@@ -10,7 +10,6 @@ of failing the run; :func:`accuracy_by_task` leaves such items out of the accura
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -29,7 +28,7 @@ from emoomni.data.manifest import ManifestError, resolve_media
 from emoomni.data.omnibench import BenchItem
 from emoomni.media import MediaError
 from emoomni.prompts import delimit
-from emoomni.records import checked_fields, to_line, write_lines
+from emoomni.records import checked_fields, load_journal, to_line, write_lines
 
 log = logging.getLogger(__name__)
 
@@ -201,28 +200,8 @@ def parse_choice(text: str, options: Sequence[str]) -> str | None:
 
 
 def _load(path: Path) -> tuple[dict[str, BenchAnswer], bool]:
-    """Records by item id (first occurrence wins) and whether the file needs rewriting (torn tail, duplicates)."""
-    done: dict[str, BenchAnswer] = {}
-    raw = path.read_text(encoding="utf-8")
-    dirty = bool(raw) and not raw.endswith("\n")
-    lines = raw.split("\n")
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            a = BenchAnswer.from_dict(json.loads(line))
-        except (ValueError, TypeError) as e:
-            if i == last:
-                log.warning("%s: dropping a torn last line", path)
-                dirty = True
-                continue
-            raise ValueError(f"{path}:{i + 1}: {e}") from e
-        if a.sample_id in done:
-            dirty = True
-            continue
-        done[a.sample_id] = a
-    return done, dirty
+    """Records by sample id (first occurrence wins) and whether the file needs rewriting (torn tail, duplicates)."""
+    return load_journal(path, BenchAnswer.from_dict)
 
 
 def read_answers(path: str | Path) -> list[dict]:

@@ -16,7 +16,6 @@ extend them. Greedy outputs do not depend on the grouping or the batch size (up 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 import time
@@ -33,7 +32,7 @@ from emoomni.data.manifest import Sample
 from emoomni.evaluate.stats import MODALITIES, completion_lengths, completion_stats, stop_ids
 from emoomni.labels import LABEL_SETS, LabelSet, extract_answer, label_set
 from emoomni.omnicot import is_valid
-from emoomni.records import checked_fields, to_line, write_lines
+from emoomni.records import checked_fields, load_journal, to_line, write_lines
 
 log = logging.getLogger(__name__)
 
@@ -101,27 +100,7 @@ def write_predictions(predictions: Sequence[Prediction], path: str | Path) -> Pa
 
 def _load(path: Path) -> tuple[dict[str, Prediction], bool]:
     """Records by sample id (first occurrence wins) and whether the file needs rewriting (torn tail, duplicates)."""
-    done: dict[str, Prediction] = {}
-    raw = path.read_text(encoding="utf-8")
-    dirty = bool(raw) and not raw.endswith("\n")  # an append cut short; the next one would glue onto it
-    lines = raw.split("\n")
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            p = Prediction.from_dict(json.loads(line))
-        except (ValueError, TypeError) as e:
-            if i == last:  # an interrupted append: the last line is torn
-                log.warning("%s: dropping a torn last line", path)
-                dirty = True
-                continue
-            raise ValueError(f"{path}:{i + 1}: {e}") from e
-        if p.sample_id in done:
-            dirty = True
-            continue
-        done[p.sample_id] = p
-    return done, dirty
+    return load_journal(path, Prediction.from_dict)
 
 
 def read_predictions(path: str | Path) -> list[Prediction]:

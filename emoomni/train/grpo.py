@@ -499,13 +499,9 @@ def train_grpo(model_path: str | os.PathLike, samples: Sequence[Sample], data_ro
 
 def load_settings(path: str | Path | None, **overrides: Any) -> GRPOSettings:
     """GRPOSettings from a YAML mapping of its fields (unknown keys raise), with overrides on top."""
-    import yaml
+    from emoomni.config import settings_file
 
-    from emoomni.config import build
-
-    raw = yaml.safe_load(Path(path).read_text()) if path else {}
-    raw = {**(raw or {}), **{k: v for k, v in overrides.items() if v is not None}}
-    return build(GRPOSettings, raw, str(path or "settings"))
+    return settings_file(GRPOSettings, path, **overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> Path:

@@ -312,13 +312,9 @@ def _abs(path: str | os.PathLike) -> str:
 
 def load_settings(path: str | Path | None, **overrides: Any) -> SFTSettings:
     """SFTSettings from a YAML mapping of its fields (unknown keys raise), with overrides on top."""
-    import yaml
+    from emoomni.config import settings_file
 
-    from emoomni.config import build
-
-    raw = yaml.safe_load(Path(path).read_text()) if path else {}
-    raw = {**(raw or {}), **{k: v for k, v in overrides.items() if v is not None}}
-    return build(SFTSettings, raw, str(path or "settings"))
+    return settings_file(SFTSettings, path, **overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
