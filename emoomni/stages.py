@@ -223,6 +223,73 @@ def predictions(params: Params, model: str = "base", style: str | None = None, a
     return evaluate(path, params.eval.benchmark, params)["predictions"], samples
 
 
+def omnibench_items(params: Params) -> tuple[list, Path]:
+    """The general-ability items and their root: SynthBench generated under runs/, or a local OmniBench copy."""
+    import os
+
+    from emoomni.data import omnibench, synthbench
+
+    o = params.omnibench
+    if o.source == "synthbench":
+        root = runs_dir(params.profile) / f"synthbench-n{o.n}-s{o.seed}"
+        if (root / "dataset").is_dir():
+            items, _ = omnibench.index(root)
+            if len(items) == o.n:
+                return items, root
+        return synthbench.generate(root, o.n, o.seed), root
+    if o.source == "omnibench":
+        if not o.root:
+            raise ValueError("omnibench.source 'omnibench' needs omnibench.root")
+        root = Path(os.path.expandvars(o.root))
+        items, report = omnibench.index(root)
+        log.info("OmniBench: %s", report.summary())
+        return items, root
+    raise ValueError(f"unknown omnibench.source {o.source!r}; use 'synthbench' or 'omnibench'")
+
+
+def omnibench_answers(params: Params, model: str | Path) -> list[dict]:
+    """The model's answers to the general-ability items (cached and resumable per model)."""
+    from emoomni.evaluate.benchmarks import load_model, model_tag
+    from emoomni.evaluate.omnibench import answer_questions
+
+    items, root = omnibench_items(params)
+    o = params.omnibench
+    out = runs_dir(params.profile) / "omnibench" / f"{model_tag(model, params)[-60:]}-{stage_hash(o)}.jsonl"
+    net, processor = load_model(model)
+    return answer_questions(net, processor, items, root, out, batch_size=o.batch_size,
+                            max_new_tokens=o.max_new_tokens)
+
+
+def modality_reliance(params: Params, models: dict[str, str | Path]) -> dict:
+    """Per model: predictions on the evaluation split with nothing, the frames, the audio or the words removed.
+
+    Returns ``{model name: {"none" | "vision" | "audio" | "text": [Prediction, ...]}}``; the ablated
+    clips are written once under ``runs/<profile>/ablations-...`` and every prediction is cached.
+    """
+    from emoomni.evaluate.benchmarks import load_model, model_tag
+    from emoomni.evaluate.modality import ABLATIONS, ablate
+    from emoomni.evaluate.predict import predict
+    from emoomni.labels import label_set
+
+    samples, root = eval_samples(params)
+    n = params.study.reliance_samples
+    samples = samples[:n] if n else samples
+    e = params.eval
+    out_root = runs_dir(params.profile) / f"ablations-{Path(root).name}-{e.split}-{n or 'all'}"
+    sets = {m: ablate(samples, root, out_root, m) for m in ABLATIONS}
+    result = {}
+    for name, model in models.items():
+        net, processor = load_model(model)
+        tag = model_tag(model, params)[-60:]
+        result[name] = {}
+        for m, (chosen, data_root) in sets.items():
+            path = out_root / "predictions" / f"{tag}-{m}-{stage_hash(e)}.jsonl"
+            result[name][m] = predict(net, processor, chosen, data_root, label_set(params.omnicot.label_set), path,
+                                      batch_size=e.batch_size, max_new_tokens=e.max_new_tokens,
+                                      include_transcript=e.include_transcript)
+    return result
+
+
 def load_separability(path: Path) -> dict:
     """Read a stored separability result back, with its tables as frames."""
     data = json.loads(Path(path).read_text())
