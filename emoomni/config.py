@@ -137,6 +137,8 @@ class OmniBenchStage:
     n: int = 100
     """SynthBench items to generate."""
     seed: int = 0
+    mode: str = "generate"
+    """``generate`` (a reply parsed for the option letter, the paper's protocol) or ``likelihood`` (the likeliest letter)."""
     batch_size: int = 8
     max_new_tokens: int = 16
 

@@ -257,7 +257,7 @@ def omnibench_answers(params: Params, model: str | Path) -> list[dict]:
     out = runs_dir(params.profile) / "omnibench" / f"{model_tag(model, params)[-60:]}-{stage_hash(o)}.jsonl"
     net, processor = load_model(model)
     return answer_questions(net, processor, items, root, out, batch_size=o.batch_size,
-                            max_new_tokens=o.max_new_tokens)
+                            max_new_tokens=o.max_new_tokens, mode=o.mode)
 
 
 def modality_reliance(params: Params, models: dict[str, str | Path]) -> dict:

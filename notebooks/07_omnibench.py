@@ -17,8 +17,12 @@
 # on OmniBench, comparing the base model with EmoOmni per task type. On the embedded default the
 # same evaluation runs on SynthBench, a small OmniBench-format set the library generates: general
 # perception questions over a picture and a sound clip (colours, shapes, counts, positions, pitch,
-# beeps, spoken words, and questions that need both), four options each. Replies are parsed for an
-# option letter in its common forms or the option's text; an unparseable reply counts as wrong.
+# beeps, spoken words, and questions that need both), four options each. In the paper's protocol
+# (`omnibench.mode: generate`) a greedy reply is parsed for an option letter in its common forms or
+# the option's text, and an unparseable reply counts as wrong. The embedded default's tiny model was
+# never taught to answer multiple-choice questions (every free reply of it is unparseable), so its
+# profile scores `likelihood` instead: the option letter the model finds likeliest as the first
+# token of its reply. Chance is 25 %.
 
 # %% tags=["parameters"]
 profile = "default"

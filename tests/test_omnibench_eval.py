@@ -289,3 +289,23 @@ def test_task_table_and_chart():
     assert isinstance(radar, matplotlib.figure.Figure) and radar.axes[0].name == "polar"
     bars = task_chart({"base": base[:2], "DyME-GRPO": tuned[:2]})
     assert bars.axes[0].name == "rectilinear" and len(bars.axes[0].patches) == 4
+
+
+def test_likelihood_mode_picks_the_likeliest_letter_of_a_full_logits_forward(omni, one_thread, bench, tmp_path):
+    from emoomni.evaluate.omnibench import question_messages
+    from emoomni.model import omni_inputs
+
+    model, processor = omni
+    root, items = bench
+    chosen = items[:3]
+    records = answer_questions(model, processor, chosen, root, tmp_path / "l.jsonl", batch_size=3, mode="likelihood")
+    tok = processor.tokenizer
+    for item, record in zip(chosen, records):
+        inputs = omni_inputs(processor, [question_messages(item, root)], add_generation_prompt=True)
+        with torch.no_grad():
+            last = model(**inputs).logits[0, -1]
+        letters = "ABCD"[:len(item.options)]
+        expected = max(letters, key=lambda letter: float(last[tok.encode(letter, add_special_tokens=False)[0]]))
+        assert record["choice"] == expected and record["correct"] == (expected == item.letter)
+    with pytest.raises(ValueError, match="mode"):
+        answer_questions(model, processor, chosen, root, tmp_path / "x.jsonl", mode="guess")

@@ -243,9 +243,22 @@ def _error(sample: BenchItem, e: BaseException) -> BenchAnswer:
     return BenchAnswer(sample.id, sample.task_type, "", None, sample.letter, False, error=f"{type(e).__name__}: {e}")
 
 
+def _likeliest_letters(model: Any, processor: Any, inputs: Any, batch: Sequence[BenchItem]) -> list[str]:
+    """Per item, the option letter the model finds likeliest as the first token of its reply."""
+    from emoomni.evaluate.stats import teacher_forced_hidden
+
+    tok = getattr(processor, "tokenizer", processor)
+    letter_ids = [tok.encode(letter, add_special_tokens=False)[0] for letter in LETTERS]
+    empty = torch.zeros((inputs["input_ids"].shape[0], 0), dtype=torch.long)
+    with torch.no_grad():
+        last = teacher_forced_hidden(model, inputs, empty, empty)[:, -1]
+        logits = model.get_output_embeddings()(last).float()
+    return [LETTERS[int(torch.argmax(row[letter_ids[:len(s.options)]]))] for row, s in zip(logits, batch)]
+
+
 def _run_batch(model: Any, processor: Any, batch: list[BenchItem], data_root: str | Path, gc: Any,
-               max_pixels: int | None) -> list[BenchAnswer]:
-    """Answer one batch; items whose media fail get error records and the rest are generated together."""
+               max_pixels: int | None, mode: str = "generate") -> list[BenchAnswer]:
+    """Answer one batch; items whose media fail get error records and the rest are answered together."""
     from emoomni.evaluate.stats import completion_lengths, stop_ids
     from emoomni.model import decode
 
@@ -267,7 +280,12 @@ def _run_batch(model: Any, processor: Any, batch: list[BenchItem], data_root: st
                 records[s.id] = _error(s, e)
         good = [s for s in good if s.id not in records]
         inputs = _inputs(processor, [chats[s.id] for s in good]) if good else None
-    if inputs is not None:
+    if inputs is not None and mode == "likelihood":
+        inputs = inputs.to(next(model.parameters()).device)
+        for s, letter in zip(good, _likeliest_letters(model, processor, inputs, good)):
+            records[s.id] = BenchAnswer(s.id, s.task_type, f"{letter} (likeliest letter)", letter, s.letter,
+                                        letter == s.letter)
+    elif inputs is not None:
         device = next(model.parameters()).device
         inputs = inputs.to(device)
         with torch.no_grad():
@@ -285,8 +303,13 @@ def _run_batch(model: Any, processor: Any, batch: list[BenchItem], data_root: st
 
 def answer_questions(model: Any, processor: Any, samples: Sequence[BenchItem], data_root: str | Path,
                      out_path: str | Path, batch_size: int = 8, max_new_tokens: int = 16, *,
-                     max_pixels: int | None = MAX_PIXELS, retry_errors: bool = False) -> list[dict]:
+                     max_pixels: int | None = MAX_PIXELS, retry_errors: bool = False,
+                     mode: str = "generate") -> list[dict]:
     """Answer every question (batched, greedy, resumable), append records to ``out_path``, return them in order.
+
+    ``mode`` is ``generate`` (the paper's protocol: a greedy reply, parsed for the option letter) or
+    ``likelihood`` (the option letter the model finds likeliest as the first token of its reply, for a
+    model never taught to answer multiple-choice questions, such as the embedded default's tiny one).
 
     Each record is a dict: ``sample_id``, ``task_type``, ``reply``, ``choice`` (the parsed letter or None),
     ``gold`` (the answer's letter), ``correct`` and ``error`` (None, or why the item's media could not be
@@ -301,6 +324,8 @@ def answer_questions(model: Any, processor: Any, samples: Sequence[BenchItem], d
         raise ValueError("item ids must be unique")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if mode not in ("generate", "likelihood"):
+        raise ValueError(f"mode must be 'generate' or 'likelihood', got {mode!r}")
     out = Path(out_path)
     done: dict[str, BenchAnswer] = {}
     if out.exists():
@@ -320,7 +345,7 @@ def answer_questions(model: Any, processor: Any, samples: Sequence[BenchItem], d
         with tqdm(total=len(samples), initial=len(samples) - len(todo), desc="omnibench", unit="question") as bar:
             for start in range(0, len(todo), batch_size):
                 answers = _run_batch(model, processor, list(todo[start:start + batch_size]), data_root, gc,
-                                     max_pixels)
+                                     max_pixels, mode)
                 with out.open("a", encoding="utf-8") as fh:
                     fh.write("".join(a.to_json() + "\n" for a in answers))
                     fh.flush()
