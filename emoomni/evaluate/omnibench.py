@@ -10,6 +10,7 @@ of failing the run; :func:`accuracy_by_task` leaves such items out of the accura
 
 from __future__ import annotations
 
+import json  # noqa: F401 (used by the doctests)
 import logging
 import math
 import os

@@ -16,6 +16,7 @@ extend them. Greedy outputs do not depend on the grouping or the batch size (up 
 from __future__ import annotations
 
 import copy
+import json  # noqa: F401 (used by the doctests)
 import logging
 import os
 import time
