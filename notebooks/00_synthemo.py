@@ -24,9 +24,9 @@
 # voice, or a face that says something else than voice and words.
 
 # %% tags=["parameters"]
-profile = "default"
-n_clips = None
-seed = None
+profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
+n_clips = None  # type: int clips to generate (None: the profile's synthemo.n_clips)
+seed = None  # type: int generation seed (None: the profile's)
 
 # %%
 from emoomni import config, stages

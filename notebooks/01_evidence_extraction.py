@@ -23,10 +23,10 @@
 # its prompt, so re-running this notebook recomputes nothing.
 
 # %% tags=["parameters"]
-profile = "default"
-vision_backend = None
-audio_backend = None
-dialogue_backend = None
+profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
+vision_backend = None  # type: str vision extractor (None: the profile's)
+audio_backend = None  # type: str audio extractor (None: the profile's)
+dialogue_backend = None  # type: str dialogue extractor (None: the profile's)
 
 # %%
 from emoomni import config, stages

@@ -21,8 +21,8 @@
 # which cues agree and which are outweighed.
 
 # %% tags=["parameters"]
-profile = "default"
-verifier_backend = None
+profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
+verifier_backend = None  # type: str verifier (None: the profile's)
 
 # %%
 from emoomni import config, stages

@@ -25,9 +25,9 @@
 # keeps the paper's settings.
 
 # %% tags=["parameters"]
-profile = "default"
-target_style = "omnicot"
-max_steps = None
+profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
+target_style = "omnicot"  # type: str label, freeform, omnicot_nogt or omnicot
+max_steps = None  # type: int optimizer steps (None: the profile's)
 
 # %%
 from pathlib import Path

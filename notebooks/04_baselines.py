@@ -20,7 +20,7 @@
 # notebook 03, then evaluated on the SynthEmo test split.
 
 # %% tags=["parameters"]
-profile = "default"
+profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
 
 # %%
 from emoomni import config, paper, stages

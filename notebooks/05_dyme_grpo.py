@@ -24,9 +24,9 @@
 # SFT OmniCoT model of notebook 03 (merged into its base, which is also the KL reference).
 
 # %% tags=["parameters"]
-profile = "default"
-alpha = 0.1
-max_steps = None
+profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
+alpha = 0.1  # type: float weight of the modality-entropy reward (0: vanilla GRPO)
+max_steps = None  # type: int optimizer steps (None: the profile's)
 
 # %%
 from emoomni import config, stages

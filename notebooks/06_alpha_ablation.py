@@ -19,8 +19,8 @@
 # (`emoomni.stages.grpo_model`), and each run is evaluated on the SynthEmo test split.
 
 # %% tags=["parameters"]
-profile = "default"
-alphas = [0.0, 0.05, 0.1, 0.2, 0.5]
+profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
+alphas = [0.0, 0.05, 0.1, 0.2, 0.5]  # type: list alpha values to train and evaluate
 
 # %%
 from emoomni import config, paper

@@ -25,8 +25,8 @@
 # token of its reply. Chance is 25 %.
 
 # %% tags=["parameters"]
-profile = "default"
-alpha = 0.1
+profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
+alpha = 0.1  # type: float weight of the modality-entropy reward (0: vanilla GRPO)
 
 # %%
 from emoomni import config, stages

@@ -29,7 +29,7 @@
 # quantity follows.
 
 # %% tags=["parameters"]
-profile = "default"
+profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
 
 # %%
 from emoomni import config, paper, stages

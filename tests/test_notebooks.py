@@ -37,3 +37,14 @@ def test_parameters_cell_holds_only_literals_and_no_logic(nb):
         ast.literal_eval(node.value)
         names += [t.id for t in node.targets]
     assert "profile" in names
+
+
+@pytest.mark.parametrize("nb", NBS, ids=lambda p: p.name)
+def test_papermill_lists_every_parameter_with_a_type_and_help(nb):
+    import papermill
+
+    params = papermill.inspect_notebook(str(nb))
+    assert "profile" in params
+    for name, p in params.items():
+        assert p["inferred_type_name"] not in ("None", None), f"{nb.name}: {name} has no type"
+        assert p["help"], f"{nb.name}: {name} has no help text"
