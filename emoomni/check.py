@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import re
 from dataclasses import dataclass
@@ -111,9 +113,16 @@ def check(profile: str | Path) -> list[Problem]:
         problems.append(Problem("error", "omnibench.source", f"unknown source {params.omnibench.source!r}"))
     from emoomni.evaluate.benchmarks import REGISTRY
 
-    for name in params.study.benchmarks:
+    for name in dict.fromkeys((*params.study.benchmarks, params.eval.benchmark)):
         if name not in REGISTRY:
             problems.append(Problem("error", "study.benchmarks", f"unknown benchmark {name!r}; known: {sorted(REGISTRY)}"))
+        elif REGISTRY[name].source == "manifest":
+            b = REGISTRY[name]
+            before = len(problems)
+            _path(f"benchmark {name}: manifest", b.manifest, problems)
+            _path(f"benchmark {name}: data_root", b.data_root, problems)
+            if name != params.eval.benchmark:  # a missing benchmark is left out of Table 1, not fatal
+                problems[before:] = [dataclasses.replace(p, level="note") for p in problems[before:]]
     total = g.settings.per_device_batch_size * g.settings.gradient_accumulation_steps
     if total % g.settings.num_generations:
         problems.append(Problem("error", "grpo.settings.num_generations",

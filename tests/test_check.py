@@ -31,6 +31,8 @@ def test_paper_profile_passes_when_models_and_data_are_local(tmp_path, monkeypat
         cfg["omnicot"][m]["options"]["model"] = str(model)
     cfg["base"]["model"] = str(model)
     monkeypatch.setenv("OMNIBENCH_ROOT", str(data))
+    monkeypatch.setenv("MER2025_ROOT", str(data))
+    write_manifest([Sample("c", "mer2025", "test", video="video/c.mp4", label="happy")], manifests / "mer2025.jsonl")
     write_manifest([Sample("b", "dfew", "train", video="video/b.mp4", label="sad")],
                    manifests / "grpo_dfew_mer2025.jsonl")
     path = tmp_path / "paper-local.yaml"
