@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(ffmpeg espeak-ng make)
+# Headless Chromium for the browser check of the built book (Debian's package; Ubuntu's is a snap shim).
+if grep -qi '^ID=debian' /etc/os-release 2>/dev/null; then apt_packages+=(chromium); fi
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
