@@ -39,7 +39,7 @@ from emoomni.extract.base import Evidence, ExtractionError, make_extractor
 from emoomni.extract.server import (ServerAudio, ServerBatchError, ServerDialogue, ServerVerifier, ServerVision,
                                     sample_indices)
 from emoomni.prompts import Prompts
-from emoomni.verify import Verdict, make_verifier
+from emoomni.verify import Verdict, VerdictParseError, make_verifier, parse_verdict
 from tests.media_fixtures import make_clip, make_wav
 
 LABELS = ["happy", "sad", "angry", "neutral"]
@@ -306,6 +306,16 @@ def usage_hook(usages: list) -> httpx2.Client:
     return httpx2.Client(event_hooks={"response": [hook]})
 
 
+def assert_read_as_parse_verdict_reads(v: Verdict) -> None:
+    """A random model's reply is usually gibberish (unparseable), but may open with a yes or a no by chance."""
+    try:
+        supported, analysis = parse_verdict(v.raw)
+    except VerdictParseError:
+        assert v.supported is None and v.reason.startswith("unparseable reply"), v
+    else:
+        assert v.supported is supported and v.analysis == analysis, v
+
+
 def test_verifier_against_transformers_serve_returns_a_verdict_per_item(tiny_serve):
     base_url, model = tiny_serve.base_url, tiny_serve.llm
     items = [(evidence(f"s{i}"), label) for i, label in enumerate(["happy", "sad", "angry"])]
@@ -314,8 +324,8 @@ def test_verifier_against_transformers_serve_returns_a_verdict_per_item(tiny_ser
     assert [v.sample_id for v in verdicts] == ["s0", "s1", "s2"]
     for v in verdicts:
         assert isinstance(v, Verdict) and v.backend == "server"
-        assert v.supported is None and v.reason.startswith("unparseable reply"), v
-        assert v.raw is not None  # the random model's gibberish, kept for inspection
+        assert v.raw is not None  # the random model's reply, kept for inspection
+        assert_read_as_parse_verdict_reads(v)
 
 
 def test_injected_transcript_reaches_the_server_only_inside_the_escaped_block(tiny_serve):
@@ -324,7 +334,8 @@ def test_injected_transcript_reaches_the_server_only_inside_the_escaped_block(ti
     verifier = ServerVerifier(base_url=base_url, model=model, max_tokens=8, max_retries=0,
                               http_client=counting_client(sent))
     [verdict] = verifier.judge([(evidence("inj", dialogue=INJECTION), "sad")], LABELS)
-    assert verdict.sample_id == "inj" and verdict.supported is None
+    assert verdict.sample_id == "inj"
+    assert_read_as_parse_verdict_reads(verdict)
     [body] = [json.loads(b) for b in sent]
     system, user = body["messages"]
     assert system == {"role": "system", "content": Prompts().system}
