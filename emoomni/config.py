@@ -178,9 +178,8 @@ class Params:
 
 def stage_hash(stage: Any, *inputs: Any) -> str:
     """A short hash of a stage's resolved settings and any other inputs it depends on (results are cached under it)."""
-    blob = json.dumps([dataclasses.asdict(stage), *map(str, inputs)], sort_keys=True, default=str)
-    if not inputs:
-        blob = json.dumps(dataclasses.asdict(stage), sort_keys=True, default=str)
+    settings = dataclasses.asdict(stage)
+    blob = json.dumps([settings, *map(str, inputs)] if inputs else settings, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

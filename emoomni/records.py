@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -81,3 +82,11 @@ def load_journal(path: str | Path, parse: Callable[[dict], Any], key: str = "sam
             continue
         done[getattr(record, key)] = record
     return done, dirty
+
+
+def append_lines(lines: Iterable[str], path: str | Path) -> None:
+    """Append JSONL lines to a journal and flush them to disk (a kill loses at most the line being written)."""
+    with Path(path).open("a", encoding="utf-8") as fh:
+        fh.write("".join(line + "\n" for line in lines))
+        fh.flush()
+        os.fsync(fh.fileno())

@@ -266,7 +266,7 @@ def modality_reliance(params: Params, models: dict[str, str | Path]) -> dict:
     Returns ``{model name: {"none" | "vision" | "audio" | "text": [Prediction, ...]}}``; the ablated
     clips are written once under ``runs/<profile>/ablations-...`` and every prediction is cached.
     """
-    from emoomni.evaluate.benchmarks import load_model, model_tag
+    from emoomni.evaluate.benchmarks import evaluate, load_model, model_tag
     from emoomni.evaluate.modality import ABLATIONS, ablate
     from emoomni.evaluate.predict import predict
     from emoomni.labels import label_set
@@ -276,12 +276,15 @@ def modality_reliance(params: Params, models: dict[str, str | Path]) -> dict:
     samples = samples[:n] if n else samples
     e = params.eval
     out_root = runs_dir(params.profile) / f"ablations-{Path(root).name}-{e.split}-{n or 'all'}"
-    sets = {m: ablate(samples, root, out_root, m) for m in ABLATIONS}
+    sets = {m: ablate(samples, root, out_root, m) for m in ABLATIONS if m != "none"}
     result = {}
+    ids = {s.id for s in samples}
     for name, model in models.items():
+        # the clips as they are: the evaluation split's cached predictions, not a second run
+        clean = evaluate(model, params.eval.benchmark, params)["predictions"]
+        result[name] = {"none": [p for p in clean if p.sample_id in ids]}
         net, processor = load_model(model)
         tag = model_tag(model, params)[-60:]
-        result[name] = {}
         for m, (chosen, data_root) in sets.items():
             path = out_root / "predictions" / f"{tag}-{m}-{stage_hash(e)}.jsonl"
             result[name][m] = predict(net, processor, chosen, data_root, label_set(params.omnicot.label_set), path,

@@ -116,7 +116,7 @@ def test_training_steps_carry_the_media_into_every_forward_and_move_only_the_ada
     s = GRPOSettings(**{**FAST, "max_steps": 2, "beta": 0.04})
     trainer = make_grpo_trainer(tiny, grpo_rows(samples[:4], root, "synthemo", s), tmp_path, s)
     calls = []
-    from emoomni.train.grpo import _thinker
+    from emoomni.evaluate.stats import unwrap_thinker
 
     def record(module, args, kwargs):
         keys = {k for k, v in kwargs.items() if v is not None}
@@ -126,7 +126,7 @@ def test_training_steps_carry_the_media_into_every_forward_and_move_only_the_ada
         return [float(len(set(c))) for c in completions]
 
     trainer.reward_funcs[0] = varied
-    handle = _thinker(trainer.model).register_forward_pre_hook(record, with_kwargs=True)
+    handle = unwrap_thinker(trainer.model).register_forward_pre_hook(record, with_kwargs=True)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
     handle.remove()

@@ -180,14 +180,14 @@ def evaluate(model: str | Path, bench: Benchmark | str, params: Any) -> dict[str
     key = hashlib.sha256(f"{bench.key()}|{tag}".encode()).hexdigest()[:10]
     out = runs_dir(params.profile) / "eval" / bench.name.replace(":", "-") / f"{tag[-60:]}-{key}"
     metrics_path = out / "metrics.json"
-    samples, root = samples_for(bench, params)
     if metrics_path.exists():
         preds = read_predictions(out / "predictions.jsonl")
     elif bench.condition is not None:
         whole = dataclasses.replace(bench, name=bench.name.split(":")[0], condition=None)
-        ids = {s.id for s in samples}
+        ids = {s.id for s in samples_for(bench, params)[0]}
         preds = [p for p in evaluate(model, whole, params)["predictions"] if p.sample_id in ids]
     else:
+        samples, root = samples_for(bench, params)
         net, processor = load_model(model)
         preds = predict(net, processor, samples, root, label_set(bench.label_set), out / "predictions.jsonl",
                         batch_size=bench.batch_size, max_new_tokens=bench.max_new_tokens,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json  # noqa: F401 (used by the doctests)
 import logging
 import math
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -29,7 +28,7 @@ from emoomni.data.manifest import ManifestError, resolve_media
 from emoomni.data.omnibench import BenchItem
 from emoomni.media import MediaError
 from emoomni.prompts import delimit
-from emoomni.records import checked_fields, load_journal, to_line, write_lines
+from emoomni.records import append_lines, checked_fields, load_journal, to_line, write_lines
 
 log = logging.getLogger(__name__)
 
@@ -347,10 +346,7 @@ def answer_questions(model: Any, processor: Any, samples: Sequence[BenchItem], d
             for start in range(0, len(todo), batch_size):
                 answers = _run_batch(model, processor, list(todo[start:start + batch_size]), data_root, gc,
                                      max_pixels, mode)
-                with out.open("a", encoding="utf-8") as fh:
-                    fh.write("".join(a.to_json() + "\n" for a in answers))
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                append_lines((a.to_json() for a in answers), out)
                 done.update((a.sample_id, a) for a in answers)
                 bar.update(len(answers))
     finally:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import json  # noqa: F401 (used by the doctests)
 import logging
-import os
 import time
 import zlib
 from collections.abc import Sequence
@@ -33,7 +32,7 @@ from emoomni.data.manifest import Sample
 from emoomni.evaluate.stats import MODALITIES, completion_lengths, completion_stats, stop_ids
 from emoomni.labels import LABEL_SETS, LabelSet, extract_answer, label_set
 from emoomni.omnicot import is_valid
-from emoomni.records import checked_fields, load_journal, to_line, write_lines
+from emoomni.records import append_lines, checked_fields, load_journal, to_line, write_lines
 
 log = logging.getLogger(__name__)
 
@@ -231,10 +230,7 @@ def predict(model: Any, processor: Any, samples: Sequence[Sample], data_root: st
         with tqdm(total=len(samples), initial=len(samples) - len(todo), desc="predict", unit="sample") as bar:
             for batch in _batches(todo, data_root, batch_size):
                 preds = _run_batch(model, processor, batch, data_root, ls, gc, seed, include_transcript, fps, size)
-                with out.open("a", encoding="utf-8") as fh:
-                    fh.write("".join(p.to_json() + "\n" for p in preds))
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                append_lines((p.to_json() for p in preds), out)
                 done.update((p.sample_id, p) for p in preds)
                 bar.update(len(preds))
     finally:

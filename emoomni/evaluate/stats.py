@@ -52,7 +52,7 @@ THINK_END = "</think>"
 _SEQUENCE_KEYS = {"input_ids", "attention_mask", "position_ids", "labels", "token_type_ids", "mm_token_type_ids"}
 
 
-def _unwrap(model: Any) -> Any:
+def unwrap_thinker(model: Any) -> Any:
     """The thinker itself, under DDP / accelerate (``.module``) and peft (``get_base_model``) wrappers."""
     while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
         model = model.module
@@ -63,7 +63,7 @@ def _unwrap(model: Any) -> Any:
 
 def stop_ids(model: Any) -> set[int]:
     """Ids that end a completion: the generation config's ``eos_token_id`` (one or a list) and its pad id."""
-    gc = _unwrap(model).generation_config
+    gc = unwrap_thinker(model).generation_config
     eos = gc.eos_token_id
     ids = set(eos if isinstance(eos, (list, tuple)) else ([eos] if eos is not None else []))
     if gc.pad_token_id is not None:
@@ -96,7 +96,7 @@ def extend_position_ids(position_ids: torch.Tensor, n: int) -> torch.Tensor:
 def teacher_forced_hidden(model: Any, inputs: Mapping[str, Any], seq_ids: torch.Tensor,
                           seq_mask: torch.Tensor) -> torch.Tensor:
     """Last hidden states ``(batch, T + L, hidden)`` of the backbone over ``prompt + seq`` (no LM head)."""
-    thinker = _unwrap(model)
+    thinker = unwrap_thinker(model)
     backbone = getattr(thinker, thinker.base_model_prefix)
     prompt_ids, prompt_mask = inputs["input_ids"], inputs["attention_mask"]
     if prompt_ids.shape[1] and not bool(prompt_mask[:, -1].all()):
@@ -113,7 +113,7 @@ def teacher_forced_hidden(model: Any, inputs: Mapping[str, Any], seq_ids: torch.
 
 def _project(model: Any, rows: torch.Tensor, targets: torch.Tensor, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probability of each target and the entropy of each row's full next-token distribution (float32)."""
-    head = _unwrap(model).get_output_embeddings()
+    head = unwrap_thinker(model).get_output_embeddings()
     logps, ents = [], []
     for s in range(0, rows.shape[0], chunk):
         logits = head(rows[s:s + chunk]).float()
@@ -202,7 +202,7 @@ def guided_stats(model: Any, inputs: Mapping[str, Any], completion_ids: torch.Te
 def _pad(model: Any, tokenizer: Any = None) -> int:
     """A pad id for right padding (masked out, so its value does not matter)."""
     pad = getattr(tokenizer, "pad_token_id", None)
-    pad = _unwrap(model).generation_config.pad_token_id if pad is None else pad
+    pad = unwrap_thinker(model).generation_config.pad_token_id if pad is None else pad
     return 0 if pad is None else int(pad)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from emoomni.data.manifest import Sample
+from emoomni.evaluate.stats import unwrap_thinker
 from emoomni.labels import LABEL_SETS, LabelSet, label_set
 from emoomni.omnicot import GUIDED_TOKENS
 
@@ -96,12 +97,6 @@ def _label_set(labels: str | LabelSet | Sequence[str]) -> LabelSet:
     return next((ls for ls in LABEL_SETS.values() if ls.labels == names), LabelSet("custom", names))
 
 
-def _thinker(model: Any) -> Any:
-    """The thinker under DDP / accelerate (``.module``) and peft (``get_base_model``) wrappers."""
-    while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
-        model = model.module
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
 
 @contextlib.contextmanager
 def eager_text_attention(model: Any) -> Iterator[None]:
@@ -110,7 +105,7 @@ def eager_text_attention(model: Any) -> Iterator[None]:
     Only the text model is switched (``{'text_config': 'eager'}``); the vision and audio encoders keep
     their implementation. Raises a clear error when the model cannot switch.
     """
-    thinker = _thinker(model)
+    thinker = unwrap_thinker(model)
     text_config = getattr(thinker.config, "text_config", thinker.config)
     before = text_config._attn_implementation
     if before == "eager":
@@ -256,7 +251,8 @@ class _AttentionTally:
 
 def _attention_layers(model: Any) -> list[torch.nn.Module]:
     """The self-attention module of every decoder layer of the thinker's language model."""
-    backbone = getattr(_thinker(model), _thinker(model).base_model_prefix)
+    thinker = unwrap_thinker(model)
+    backbone = getattr(thinker, thinker.base_model_prefix)
     lm = getattr(backbone, "language_model", backbone)
     return [layer.self_attn for layer in lm.layers]
 
@@ -340,7 +336,7 @@ def trace_analysis(model: Any, processor: Any, sample: Sample, data_root: str | 
     start = time.perf_counter()
     ls = _label_set(labels)
     tok = processor.tokenizer
-    thinker = _thinker(model)
+    thinker = unwrap_thinker(model)
     device = next(model.parameters()).device
     inputs = omni_inputs(processor, [chat_messages(sample, ls.labels, data_root, include_transcript=include_transcript)],
                          add_generation_prompt=True, fps=fps, size=size).to(device)

@@ -34,12 +34,6 @@ from emoomni.model import assistant_labels, omni_inputs
 
 log = logging.getLogger(__name__)
 
-# The model inputs that carry media: a trainer that rebuilds batches (GRPO) must carry all of them to
-# the loss forward, or the loss is computed on a context without the clip.
-MEDIA_KEYS = ("pixel_values_videos", "video_grid_thw", "video_second_per_grid", "input_features",
-              "feature_attention_mask", "pixel_values", "image_grid_thw")
-
-
 def chat_row(sample_id: str, messages: Sequence[dict]) -> dict[str, str]:
     """One dataset row: the sample id and its chat messages as JSON.
 
