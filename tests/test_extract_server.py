@@ -173,6 +173,8 @@ def build_tiny_qwen3(path: Path) -> None:
     model = Qwen3ForCausalLM(config)
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = tok.pad_token_id
+    # a random <tool_call> makes the server parse gibberish as JSON and answer HTTP 500
+    model.generation_config.suppress_tokens = tok.convert_tokens_to_ids(["<tool_call>", "</tool_call>"])
     model.save_pretrained(path)
     tok.save_pretrained(path)
 
@@ -211,7 +213,8 @@ def build_tiny_omni_thinker(path: Path) -> None:
     model = Qwen2_5OmniThinkerForConditionalGeneration(config)
     model.generation_config.eos_token_id = tok.convert_tokens_to_ids("<|im_end|>")
     model.generation_config.pad_token_id = tok.pad_token_id
-    model.generation_config.suppress_tokens = list(ids.values())  # random weights may emit placeholders
+    # random weights may emit placeholders, or a <tool_call> the server would parse as JSON
+    model.generation_config.suppress_tokens = [*ids.values(), *tok.convert_tokens_to_ids(["<tool_call>", "</tool_call>"])]
     model.save_pretrained(path)
     processor.save_pretrained(path)
 
