@@ -66,7 +66,17 @@ def main(argv: list[str] | None = None) -> None:
         _, seconds = execute(nb, args.profile, args.out)
         total += seconds
         log.info("%-32s %7.1f s", nb.name, seconds)
+        record_time(args.out / "timings.json", nb.name, args.profile, seconds)
     log.info("%-32s %7.1f s", "total", total)
+
+
+def record_time(path: Path, name: str, profile: str, seconds: float) -> None:
+    """Keep the latest execution time of each notebook (per profile) in a JSON file beside the outputs."""
+    import json
+
+    times = json.loads(path.read_text()) if path.exists() else {}
+    times.setdefault(profile, {})[name] = round(seconds, 1)
+    path.write_text(json.dumps(times, indent=1, sort_keys=True))
 
 
 if __name__ == "__main__":

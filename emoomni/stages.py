@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from emoomni import ledger
 from emoomni.config import Params, stage_hash
 from emoomni.data.manifest import Sample
 from emoomni.data.synthemo import generate
@@ -27,8 +28,7 @@ def synthemo_set(params: Params) -> tuple[list[Sample], Path]:
     """Generate (or reuse) the profile's SynthEmo set; returns its samples and data root."""
     s = params.synthemo
     root = synthemo_dir(params)
-    if (root / "manifest.jsonl").exists():
-        log.info("SynthEmo: reusing %s", root)
+    ledger.note("SynthEmo", root, reused=(root / "manifest.jsonl").exists())
     samples = generate(root, s.n_clips, s.seed, s.clip, workers=s.workers)
     (root / "params.json").write_text(json.dumps(params.snapshot()["synthemo"], indent=1, sort_keys=True, default=str))
     return samples, root
@@ -41,8 +41,8 @@ def synthemo_separability(params: Params) -> dict:
     samples, root = synthemo_set(params)
     n = min(params.synthemo.separability_clips, len(samples))
     path = root / f"separability-{n}.json"
+    ledger.note("separability check", path, reused=path.exists())
     if path.exists():
-        log.info("separability: reusing %s", path)
         return load_separability(path)
     result = separability(samples[:n], root)
     data = {
@@ -100,6 +100,7 @@ def omnicot(params: Params):
     out = omnicot_dir(params)
     result = build(samples, root, out, extractors, verifier, labels, o.batch_size, o.workers)
     export(result.records, samples, root, out, labels)
+    ledger.note("OmniCoT", out, reused=not any(result.computed.values()))
     (out / "params.json").write_text(json.dumps(params.snapshot()["omnicot"], indent=1, sort_keys=True, default=str))
     return result, samples, root
 
@@ -145,7 +146,9 @@ def sft_merged(params: Params) -> Path:
 
     adapter = sft_model(params, "omnicot")
     out = adapter.parent / "merged"
-    if (out / "config.json").exists() and (out / "model.safetensors").exists():
+    done = (out / "config.json").exists() and (out / "model.safetensors").exists()
+    ledger.note("SFT merge", out, reused=done)
+    if done:
         return out
     tmp = out.with_name("merged.tmp")
     merge_sft(adapter, tmp)

@@ -127,3 +127,17 @@ guided_table(example)
 
 # %%
 figure_attention(example)
+
+# %% [markdown]
+# ## What this run reused
+#
+# Every stage is cached under `runs/<profile>/`, keyed by the settings and inputs it depends on.
+# A second run that changes only `alpha` finds the data, OmniCoT, the base model, the SFT model and
+# its predictions in the cache and computes only the GRPO model and what is read from it.
+
+# %%
+from emoomni import ledger
+from emoomni.paths import runs_dir
+
+print(ledger.summary())
+ledger.table(runs_dir(params.profile))

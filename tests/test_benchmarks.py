@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from emoomni import ledger
 from emoomni.data.manifest import write_manifest
 from emoomni.data.synthemo import generate
 from emoomni.evaluate import benchmarks
@@ -46,6 +47,7 @@ def test_evaluate_predicts_once_and_subsets_reuse_the_whole_split(tiny, tmp_path
     toy = Benchmark("toy", 1, "manifest", "synthemo", manifest="${EMOOMNI_DATA}/manifests/toy.jsonl",
                     data_root="${TOY_ROOT}", max_new_tokens=8, batch_size=4)
     params = SimpleNamespace(profile="t")
+    ledger.clear()
     first = evaluate(tiny, toy, params)
     assert first["n"] == 6 and set(first) >= {"accuracy", "uar", "weighted_precision", "unknown_rate"}
     stamp = (first["dir"] / "predictions.jsonl").stat().st_mtime_ns
@@ -56,3 +58,8 @@ def test_evaluate_predicts_once_and_subsets_reuse_the_whole_split(tiny, tmp_path
     part = evaluate(tiny, sub, params)
     assert part["n"] == sum(s.meta["condition"] == cond for s in samples)
     assert (first["dir"] / "predictions.jsonl").stat().st_mtime_ns == stamp  # reused, not re-predicted
+    assert [(e.stage, e.outcome) for e in ledger.entries()] == [
+        ("evaluation toy", "computed"), (f"evaluation toy:{cond}", "computed")]  # the subset's own metrics
+    ledger.clear()
+    evaluate(tiny, toy, params)
+    assert [e.outcome for e in ledger.entries()] == ["reused"]

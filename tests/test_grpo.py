@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
+from emoomni import ledger
 from emoomni.data.synthemo import generate
 from emoomni.labels import label_set
 from emoomni.model import chat_messages, guided_token_ids
@@ -172,7 +173,10 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_a_finished_one_is_reused(t
     adapter = train_grpo(tiny, samples[:4], root, "synthemo", out, again)
     meta = json.loads((adapter / "emoomni_sft.json").read_text())
     assert meta["resumed_from"] == "checkpoint-1" and meta["start_step"] == 1 and meta["global_step"] == 2
+    assert ledger.entries()[-1] == ledger.Entry("GRPO alpha=0.1", str(adapter), "computed")
+    ledger.clear()
     assert train_grpo(tiny, samples[:4], root, "synthemo", out, again) == adapter  # reused, no training
+    assert ledger.entries() == [ledger.Entry("GRPO alpha=0.1", str(adapter), "reused")]
     with pytest.raises(ValueError, match="another run"):
         train_grpo(tiny, samples[:4], root, "synthemo", out, replace(again, beta=0.5, max_steps=3))
 

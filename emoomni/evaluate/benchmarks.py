@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emoomni import ledger
 from emoomni.data.manifest import Sample
 
 METRICS = ("accuracy", "uar", "weighted_precision", "weighted_f1", "macro_f1", "unknown_rate")
@@ -180,6 +181,7 @@ def evaluate(model: str | Path, bench: Benchmark | str, params: Any) -> dict[str
     key = hashlib.sha256(f"{bench.key()}|{tag}".encode()).hexdigest()[:10]
     out = runs_dir(params.profile) / "eval" / bench.name.replace(":", "-") / f"{tag[-60:]}-{key}"
     metrics_path = out / "metrics.json"
+    ledger.note(f"evaluation {bench.name}", out, reused=metrics_path.exists())
     if metrics_path.exists():
         preds = read_predictions(out / "predictions.jsonl")
     elif bench.condition is not None:

@@ -70,6 +70,7 @@ from typing import Any
 
 import torch
 
+from emoomni import ledger
 from emoomni.data.manifest import Sample
 from emoomni.train.rewards import reward_functions
 from emoomni.train.sft import LANGUAGE_MODEL_LINEARS, META, SCHEDULERS, _abs
@@ -250,14 +251,16 @@ def train_grpo(model_path: str | os.PathLike, samples: Sequence[Sample], data_ro
     key = rows_key(rows)
     done = finished(out, settings, key, "adapter", META)
     if done is not None:
-        log.info("GRPO: reusing %s", done)
+        ledger.note(f"GRPO alpha={settings.alpha:g}", done, reused=True)
         return done
     _check_out_dir(out, {"base_model": _abs(model_path), "data_key": key, "settings": dataclasses.asdict(settings)}, write=False)
     trainer = make_grpo_trainer(model_path, rows, out, settings)
     _check_out_dir(out, trainer.emoomni_meta, write=trainer.is_world_process_zero())
     trainer.accelerator.wait_for_everyone()
     state = run_training(trainer, out)
-    return save_adapter(trainer, out / "adapter", {k: state[k] for k in ("resumed_from", "start_step")})
+    adapter = save_adapter(trainer, out / "adapter", {k: state[k] for k in ("resumed_from", "start_step")})
+    ledger.note(f"GRPO alpha={settings.alpha:g}", adapter, reused=False)
+    return adapter
 
 
 def load_settings(path: str | Path | None, **overrides: Any) -> GRPOSettings:

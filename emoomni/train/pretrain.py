@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emoomni import ledger
 from emoomni.data.manifest import Sample
 from emoomni.train.collator import chat_row
 
@@ -243,7 +244,7 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
     key = data_key(rows)
     done = finished(out, s, key, "model", META)
     if done is not None:
-        log.info("pretrain: reusing %s", done)
+        ledger.note("base pre-training", done, reused=True)
         return done
     run = {"base_model": str(Path(tiny_model_dir).resolve()), "data_key": key, "settings": dataclasses.asdict(s)}
     if (out / "run.json").exists() and latest_checkpoint(out) is not None:
@@ -271,6 +272,7 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
         meta = {**run, "n_train": len(rows), "train_ids": [r["id"] for r in rows], **state}
         (target / META).write_text(json.dumps(meta, indent=1, default=str))
     trainer.accelerator.wait_for_everyone()
+    ledger.note("base pre-training", target, reused=False)
     return target
 
 

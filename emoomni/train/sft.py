@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emoomni import ledger
 from emoomni.build import OmniCoTRecord
 from emoomni.data.manifest import Sample
 from emoomni.omnicot import STYLES, render_style
@@ -258,7 +259,7 @@ def train_sft(model_path: str | os.PathLike, records: Sequence[OmniCoTRecord], s
     key = data_key(rows + eval_rows)
     done = finished(out, settings, key, "adapter", META)
     if done is not None and json.loads((done / META).read_text()).get("base_model") == _abs(model_path):
-        log.info("SFT: reusing %s", done)
+        ledger.note(f"SFT {settings.target_style}", done, reused=True)
         return done
     _check_out_dir(out, {"base_model": _abs(model_path), "data_key": key, "settings": dataclasses.asdict(settings)},
                    write=False)  # before loading the model
@@ -266,7 +267,9 @@ def train_sft(model_path: str | os.PathLike, records: Sequence[OmniCoTRecord], s
     _check_out_dir(out, trainer.emoomni_meta, write=trainer.is_world_process_zero())  # every rank refuses alike
     trainer.accelerator.wait_for_everyone()
     state = run_training(trainer, out)
-    return save_adapter(trainer, out / "adapter", {k: state[k] for k in ("resumed_from", "start_step")})
+    adapter = save_adapter(trainer, out / "adapter", {k: state[k] for k in ("resumed_from", "start_step")})
+    ledger.note(f"SFT {settings.target_style}", adapter, reused=False)
+    return adapter
 
 
 def load_sft(adapter_dir: str | Path, base: str | os.PathLike | None = None, dtype: str = "float32",
