@@ -31,9 +31,12 @@ from emoomni.data.synthemo import generate
 pytestmark = pytest.mark.slow
 websocket = pytest.importorskip("websocket", reason="websocket-client comes with jupyterlab (the book extra)")
 
-SELECTS = "document.querySelectorAll('.widget-dropdown select')"
-STATUS = "(document.querySelectorAll('.widget-html-content')[0] || {}).textContent || ''"
-IMAGES = "Array.from(document.querySelectorAll('img.widget-image')).map(i => i.naturalWidth)"
+# the inspector is the last cell's result (the progress bars of model loading are widgets too)
+ROOT = "Array.from(document.querySelectorAll('.jp-OutputArea-output')).pop()"
+SELECTS = f"{ROOT}.querySelectorAll('.widget-dropdown select')"
+HTMLS = f"{ROOT}.querySelectorAll('.widget-html-content')"
+STATUS = f"({HTMLS}[0] || {{}}).textContent || ''"
+IMAGES = f"Array.from({ROOT}.querySelectorAll('img.widget-image')).map(i => i.naturalWidth)"
 
 
 def _free_port() -> int:
@@ -44,8 +47,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(check, what: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None):
-    """Poll ``check`` until it returns something truthy; fail with ``what`` (and the server log) on timeout."""
+def _wait(check, what: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None,
+          page: Page | None = None):
+    """Poll ``check`` until it returns something truthy; fail with ``what``, the page's last output and the log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -55,7 +59,18 @@ def _wait(check, what: str, timeout: float, proc: subprocess.Popen | None = None
         if value:
             return value
         time.sleep(0.5)
-    pytest.fail(f"no {what} in {timeout:.0f} s" + (f":\n{log.read_text()[-3000:]}" if log else ""))
+    shown = page.safe(f"{ROOT}.innerText.slice(0, 2000)") if page is not None else None
+    pytest.fail(f"no {what} in {timeout:.0f} s; the page shows: {shown!r}"
+                + (f"\n{log.read_text()[-3000:]}" if log else ""))
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Terminate a child process, killing it if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 class Page:
@@ -132,11 +147,7 @@ def lab(tiny, tmp_path_factory):
         _wait(up, "JupyterLab server", 120, proc, log)
         yield f"http://127.0.0.1:{port}/lab/tree/inspect.ipynb?token={token}", root, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +158,9 @@ def page(lab):
     if chromium is None:
         pytest.fail("chromium is not installed; `apt-get install chromium` (scripts/setup.sh does on Debian)")
     port = _free_port()
-    browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--remote-debugging-port={port}",
-                                "--remote-allow-origins=*", f"--user-data-dir={root / 'chromium'}",
+    browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                                f"--remote-debugging-port={port}", "--remote-allow-origins=*",
+                                f"--user-data-dir={root / 'chromium'}",
                                 "--window-size=1400,2000", url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         def tab():
@@ -161,11 +173,7 @@ def page(lab):
 
         yield Page(_wait(tab, "browser tab", 60, browser))
     finally:
-        browser.terminate()
-        try:
-            browser.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            browser.kill()
+        _stop(browser)
 
 
 def test_inspector_renders_and_answers_the_browser_in_jupyterlab(page, lab):
@@ -177,24 +185,24 @@ def test_inspector_renders_and_answers_the_browser_in_jupyterlab(page, lab):
     page.eval("jupyterapp.shell.currentWidget.sessionContext.ready.then(() => "
               "jupyterapp.commands.execute('notebook:run-all-cells')).then(() => true)")
     _wait(lambda: (page.safe(f"{SELECTS}.length") or 0) >= 2 and "answer" in (page.safe(STATUS) or ""),
-          "inspector with a finished analysis", 240, log=log)
+          "inspector with a finished analysis", 240, log=log, page=page)
     first = page.eval(STATUS)
     assert "tiny on synthemo-" in first and "tokens" in first, first
     widths = _wait(lambda: (lambda w: w if w and len(w) >= 2 and all(x > 0 for x in w) else None)(page.safe(IMAGES)),
-                   "media and attention images", 30, log=log)
+                   "media and attention images", 30, log=log, page=page)
     assert len(widths) == 2
-    trace = page.eval("document.querySelectorAll('.widget-html-content')[2].innerHTML")
+    trace = page.eval(f"{HTMLS}[2].innerHTML")
     assert "background" in trace  # tokens coloured by entropy
     options = page.eval(f"Array.from({SELECTS}[1].options).map(o => o.textContent)")
     assert len(options) == 3
     # the user picks the second clip in the page and clicks Run: the kernel must answer the browser
     page.eval(f"(() => {{ const s = {SELECTS}[1]; s.selectedIndex = 1;"
               " s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()")
-    page.eval("(() => { Array.from(document.querySelectorAll('button.jupyter-button'))"
+    page.eval(f"(() => {{ Array.from({ROOT}.querySelectorAll('button.jupyter-button'))"
               ".find(b => b.textContent.includes('Run')).click(); return true; })()")
-    second_id = options[1].split(" ")[0]
+    second_id = options[1].split()[0]  # the option text holds a no-break space
     second = _wait(lambda: (lambda s: s if s and second_id in s and "answer" in s else None)(page.safe(STATUS)),
-                   f"a new analysis of {second_id}", 120, log=log)
+                   f"a new analysis of {second_id}", 120, log=log, page=page)
     assert second != first
     shot = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
     (root / "lab.png").write_bytes(shot)

@@ -23,6 +23,9 @@ def test_summary_sentence_and_conditions(tmp_path):
     assert table.loc["sft", "accuracy"] == 100 and table.loc["base", "unknown"] == 50
     assert "sft: 100.0 % of the 2 outputs are valid" in training.before_after_sentence(runs, LABELS)
     assert "rises from 0.0 % to 100.0 %" in training.before_after_sentence(runs, LABELS)
+    assert "not a sign" not in training.before_after_sentence(runs, LABELS)
+    one_class = {"base": before, "sft": [_pred(0, "happy", "sad", True), _pred(1, "sad", "sad", True)]}
+    assert "It answers 'sad' for 100 % of the clips" in training.before_after_sentence(one_class, LABELS)
     samples = [Sample("s0", "synthemo", "test", video="a.mp4", label="happy", meta={"condition": "agree"}),
                Sample("s1", "synthemo", "test", video="b.mp4", label="sad", meta={"condition": "poker_face"})]
     cond = training.accuracy_by_condition(runs, samples)

@@ -365,11 +365,24 @@ def reliance_sentence(profiles: Mapping[str, pd.DataFrame]) -> str:
     'Removing vision, the modality base relies on most, lowers its accuracy by 40.0 points and changes 60.0 %
     of its answers (n = 10), against 15.0 points and 30.0 % for dyme (n = 10, which now relies most on audio):
     reliance on vision went down.'
+    >>> deaf = base.assign(accuracy_drop=0.0, flip_rate=0.0)
+    >>> reliance_sentence({"sft": deaf, "dyme": dyme})  # doctest: +NORMALIZE_WHITESPACE
+    'Removing any one modality changes none of the answers of sft (n = 10): it relies on none of them, so
+    there is no dominant modality to measure a shift from; dyme changes 30.0 % of its answers without audio.'
     """
     if not profiles:
         raise ValueError("no profiles given")
     names = list(profiles)
     first, last = names[0], names[-1]
+    if (profiles[first]["flip_rate"].fillna(0) == 0).all():
+        n = int(profiles[first]["n"].max())
+        head = (f"Removing any one modality changes none of the answers of {first} (n = {n}): it relies on none"
+                " of them, so there is no dominant modality to measure a shift from")
+        if len(names) == 1:
+            return head + "."
+        now = dominant_modality(profiles[last])
+        flips = 100 * profiles[last].loc[now, "flip_rate"]
+        return head + f"; {last} changes {flips:.1f} % of its answers without {now}."
     m = dominant_modality(profiles[first])
     a = profiles[first].loc[m]
     head = (f"Removing {m}, the modality {first} relies on most, lowers its accuracy by "

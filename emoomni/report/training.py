@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -62,11 +63,33 @@ def before_after_sentence(runs: Mapping[str, Sequence], labels: Sequence[str]) -
     """One sentence comparing the first and last run of ``runs`` on format validity and accuracy, from the numbers."""
     table = prediction_summary(runs, labels)
     (a, ra), (b, rb) = list(table.iterrows())[0], list(table.iterrows())[-1]
-    change = "rises" if rb["accuracy"] > ra["accuracy"] else "does not rise"
-    return (f"{b}: {rb['valid format']:.1f} % of the {int(rb['n'])} outputs are valid OmniCoT traces "
-            f"({a}: {ra['valid format']:.1f} %), and accuracy {change} from {ra['accuracy']:.1f} % to "
-            f"{rb['accuracy']:.1f} % (UAR {ra['UAR']:.1f} % to {rb['UAR']:.1f} %; chance is about "
-            f"{100 / len(labels):.1f} %).")
+    change = ("rises" if rb["accuracy"] > ra["accuracy"] else "falls" if rb["accuracy"] < ra["accuracy"]
+              else "stays the same, going")
+    sentence = (f"{b}: {rb['valid format']:.1f} % of the {int(rb['n'])} outputs are valid OmniCoT traces "
+                f"({a}: {ra['valid format']:.1f} %), and accuracy {change} from {ra['accuracy']:.1f} % to "
+                f"{rb['accuracy']:.1f} % (UAR {ra['UAR']:.1f} % to {rb['UAR']:.1f} %; chance is about "
+                f"{100 / len(labels):.1f} %).")
+    label, share = dominant_answer(list(runs.values())[-1])
+    if share >= 0.8:
+        sentence += (f" It answers {label!r} for {100 * share:.0f} % of the clips: its accuracy is about that "
+                     "class's share of the split, not a sign that it recognises emotions.")
+    return sentence
+
+
+def dominant_answer(preds: Sequence) -> tuple[str | None, float]:
+    """The most frequent extracted answer of ``preds`` and the share of outputs giving it.
+
+    >>> from types import SimpleNamespace as P
+    >>> dominant_answer([P(answer="sad"), P(answer="sad"), P(answer="happy"), P(answer=None)])
+    ('sad', 0.5)
+    >>> dominant_answer([])
+    (None, 0.0)
+    """
+    counts = Counter(p.answer for p in preds)
+    if not counts:
+        return None, 0.0
+    label, n = counts.most_common(1)[0]
+    return label, n / len(preds)
 
 
 def section_cue_recovery(runs: Mapping[str, Sequence], samples: Sequence[Sample]) -> pd.DataFrame:
