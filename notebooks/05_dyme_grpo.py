@@ -140,4 +140,4 @@ from emoomni import ledger
 from emoomni.paths import runs_dir
 
 print(ledger.summary())
-ledger.table(runs_dir(params.profile))
+ledger.table(runs_dir(params.profile)).style.hide(axis="index")
