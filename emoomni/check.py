@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import os
 import re
 from dataclasses import dataclass
@@ -27,16 +25,16 @@ class Problem:
 _UNSET = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 
 
-def _path(where: str, value: str | None, problems: list[Problem]) -> None:
+def _path(where: str, value: str | None, problems: list[Problem], level: str = "error") -> None:
     if value is None:
         return
     missing = [v for v in _UNSET.findall(value) if v not in os.environ]
     if missing:
-        problems.append(Problem("error", where, f"environment variable(s) {', '.join(missing)} not set (in {value!r})"))
+        problems.append(Problem(level, where, f"environment variable(s) {', '.join(missing)} not set (in {value!r})"))
         return
     path = Path(os.path.expandvars(value)).expanduser()
     if not path.exists():
-        problems.append(Problem("error", where, f"{path} does not exist"))
+        problems.append(Problem(level, where, f"{path} does not exist"))
 
 
 def _model(where: str, name: str, problems: list[Problem]) -> None:
@@ -118,11 +116,10 @@ def check(profile: str | Path) -> list[Problem]:
             problems.append(Problem("error", "study.benchmarks", f"unknown benchmark {name!r}; known: {sorted(REGISTRY)}"))
         elif REGISTRY[name].source == "manifest":
             b = REGISTRY[name]
-            before = len(problems)
-            _path(f"benchmark {name}: manifest", b.manifest, problems)
-            _path(f"benchmark {name}: data_root", b.data_root, problems)
-            if name != params.eval.benchmark:  # a missing benchmark is left out of Table 1, not fatal
-                problems[before:] = [dataclasses.replace(p, level="note") for p in problems[before:]]
+            # the chapters' benchmark is required; a missing other one is left out of Table 1
+            level = "error" if name == params.eval.benchmark else "note"
+            _path(f"benchmark {name}: manifest", b.manifest, problems, level)
+            _path(f"benchmark {name}: data_root", b.data_root, problems, level)
     total = g.settings.per_device_batch_size * g.settings.gradient_accumulation_steps
     if total % g.settings.num_generations:
         problems.append(Problem("error", "grpo.settings.num_generations",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import logging
 import time
 from pathlib import Path
@@ -72,8 +73,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def record_time(path: Path, name: str, profile: str, seconds: float) -> None:
     """Keep the latest execution time of each notebook (per profile) in a JSON file beside the outputs."""
-    import json
-
     times = json.loads(path.read_text()) if path.exists() else {}
     times.setdefault(profile, {})[name] = round(seconds, 1)
     path.write_text(json.dumps(times, indent=1, sort_keys=True))

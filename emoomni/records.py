@@ -10,6 +10,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 1
 
 
@@ -73,7 +75,7 @@ def load_journal(path: str | Path, parse: Callable[[dict], Any], key: str = "sam
             record = parse(json.loads(line))
         except (ValueError, TypeError) as e:
             if i == last:
-                logging.getLogger(__name__).warning("%s: dropping a torn last line", path)
+                log.warning("%s: dropping a torn last line", path)
                 dirty = True
                 continue
             raise ValueError(f"{path}:{i + 1}: {e}") from e

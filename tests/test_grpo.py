@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -24,6 +23,7 @@ from emoomni.train.grpo import GRPOSettings, grpo_rows, make_grpo_trainer, rewar
 from emoomni.train.media_rows import omni_rows
 from emoomni.train.rewards import modality_reward
 from tests.test_predict import full_logits, reference_p_star, reference_stats
+from tests.net import free_port
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 LABELS = label_set("synthemo").labels
@@ -181,12 +181,6 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_a_finished_one_is_reused(t
         train_grpo(tiny, samples[:4], root, "synthemo", out, replace(again, beta=0.5, max_steps=3))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_process_data_parallel_grpo_keeps_both_ranks_identical(tiny, data, tmp_path):
     root, samples = data
     manifest = tmp_path / "manifest.jsonl"
@@ -197,7 +191,7 @@ def test_two_process_data_parallel_grpo_keeps_both_ranks_identical(tiny, data, t
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_ip", "127.0.0.1",
-           "--main_process_port", str(_free_port()), str(REPO_ROOT / "scripts" / "ddp_grpo_check.py"),
+           "--main_process_port", str(free_port()), str(REPO_ROOT / "scripts" / "ddp_grpo_check.py"),
            "--model", str(tiny), "--manifest", str(manifest), "--data-root", str(root), "--out", str(tmp_path)]
     proc = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=400, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -27,6 +27,7 @@ import pytest
 from PIL import Image
 
 from emoomni.data.synthemo import generate
+from tests.net import free_port
 
 pytestmark = pytest.mark.slow
 websocket = pytest.importorskip("websocket", reason="websocket-client comes with jupyterlab (the book extra)")
@@ -37,14 +38,6 @@ SELECTS = f"{ROOT}.querySelectorAll('.widget-dropdown select')"
 HTMLS = f"{ROOT}.querySelectorAll('.widget-html-content')"
 STATUS = f"({HTMLS}[0] || {{}}).textContent || ''"
 IMAGES = f"Array.from({ROOT}.querySelectorAll('img.widget-image')).map(i => i.naturalWidth)"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait(check, what: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None,
@@ -125,7 +118,7 @@ def lab(tiny, tmp_path_factory):
         "inspector.run()\n"
         "inspector.widget")]
     nbformat.write(nb, root / "inspect.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "JUPYTER_CONFIG_DIR": str(root / "config"),
            "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(root / "workspaces"),
            "JUPYTER_RUNTIME_DIR": str(root / "runtime")}
@@ -157,7 +150,7 @@ def page(lab):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.fail("chromium is not installed; `apt-get install chromium` (scripts/setup.sh does on Debian)")
-    port = _free_port()
+    port = free_port()
     browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                                 f"--remote-debugging-port={port}", "--remote-allow-origins=*",
                                 f"--user-data-dir={root / 'chromium'}",

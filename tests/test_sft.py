@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from emoomni.paths import REPO_ROOT
 from emoomni.train.collator import OmniCollator
 from emoomni.train.sft import (SFTSettings, load_settings, load_sft, main, make_sft_trainer, merge_sft, save_adapter,
                                train_sft)
+from tests.net import free_port
 
 LABELS = label_set("synthemo").labels
 
@@ -196,9 +196,7 @@ def test_resume_from_the_latest_checkpoint(tiny, data, records, tmp_path):
 
 def test_two_process_data_parallel_step_ends_with_identical_weights(tiny, data, tmp_path):
     root, _ = data
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port),

@@ -62,7 +62,8 @@ def example_outputs(preds: Sequence, n: int = 3, width: int = 400) -> pd.DataFra
 def before_after_sentence(runs: Mapping[str, Sequence], labels: Sequence[str]) -> str:
     """One sentence comparing the first and last run of ``runs`` on format validity and accuracy, from the numbers."""
     table = prediction_summary(runs, labels)
-    (a, ra), (b, rb) = list(table.iterrows())[0], list(table.iterrows())[-1]
+    rows = list(table.iterrows())
+    (a, ra), (b, rb) = rows[0], rows[-1]
     change = ("rises" if rb["accuracy"] > ra["accuracy"] else "falls" if rb["accuracy"] < ra["accuracy"]
               else "stays the same, going")
     sentence = (f"{b}: {rb['valid format']:.1f} % of the {int(rb['n'])} outputs are valid OmniCoT traces "
