@@ -122,6 +122,33 @@ def base_model(params: Params) -> str:
     return str(pretrain_base(init, samples, root, out / "pretrain", b.pretrain))
 
 
+def base_perception(params: Params, n: int = 60) -> pd.DataFrame:
+    """What the tiny base perceives: held-out cue recognition per modality on the first ``n`` clips of the evaluation split.
+
+    See :func:`emoomni.train.pretrain.cue_recognition`; the result is cached beside the base model.
+    Real bases have no designed cues to recover, so this is for the tiny base only.
+    """
+    from emoomni.evaluate.benchmarks import load_model
+    from emoomni.train.pretrain import cue_recognition
+
+    if params.base.model != "tiny":
+        raise ValueError("cue recognition needs SynthEmo's designed cues; it is measured for the tiny base only")
+    base = Path(base_model(params))
+    samples, root = synthemo_set(params)
+    chosen = [x for x in samples if x.split == params.eval.split][:n]
+    path = base.parent / f"cue-recognition-{params.eval.split}-{len(chosen)}.json"
+    done = path.exists()
+    ledger.note("base cue recognition", path, reused=done)
+    if not done:
+        model, processor = load_model(str(base))
+        result = cue_recognition(model, processor, chosen, root)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(path)
+    result = json.loads(path.read_text())
+    return pd.DataFrame(result).T.rename_axis("modality")
+
+
 def sft_model(params: Params, style: str | None = None) -> Path:
     """Train (or reuse, or resume) cold-start SFT in one target style; returns the adapter directory."""
     from dataclasses import replace

@@ -56,6 +56,16 @@ report.loss_curves({"base pre-training": Path(base).parent / "log_history.csv",
                     f"SFT ({target_style})": Path(adapter).parent / "log_history.csv"})
 
 # %% [markdown]
+# ## What the base perceives
+#
+# Before any emotion task: for held-out test clips, the base's description is scored with the face
+# (or voice) cue swapped for each of the six, and its likeliest reading is compared with the cue
+# SynthEmo drew. Chance is one in six.
+
+# %%
+stages.base_perception(params) if params.base.model == "tiny" else "not measured: the base is not the tiny model"
+
+# %% [markdown]
 # ## Before and after SFT on the SynthEmo test split
 #
 # Greedy decoding. *Valid format* is the share of outputs that are complete OmniCoT traces;

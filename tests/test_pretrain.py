@@ -83,3 +83,34 @@ def test_pretraining_refuses_an_empty_split(tiny, data, tmp_path):
     root, samples = data
     with pytest.raises(ValueError, match="no samples in split"):
         pretrain_base(tiny, samples, root, tmp_path, replace(PretrainSettings(), split="nope"))
+
+
+def test_cue_recognition_scores_each_candidate_description_exactly(omni, data):
+    from emoomni.model import assistant_labels, omni_inputs
+    from emoomni.train.pretrain import cue_recognition, description_scores
+
+    model, processor = omni
+    root, samples = data
+    sample = next(s for s in samples if s.split == "test")
+    batched = description_scores(model, processor, sample, root, "vision")
+    single = description_scores(model, processor, sample, root, "vision", batch_size=1)
+    assert list(batched) == list(CLASSES)
+    for cue in CLASSES:  # right padding inside a batch changes nothing
+        assert batched[cue] == pytest.approx(single[cue], abs=1e-3)
+    # the clip's own description: minus the mean token loss times the number of answer tokens
+    chat = description_messages(sample, root)
+    inputs = omni_inputs(processor, [chat], add_generation_prompt=False, padding_side="right")
+    labels = assistant_labels(processor, inputs["input_ids"])
+    with torch.no_grad():
+        loss = model(**inputs, labels=labels).loss
+    own = sample.meta["cues"]["vision"]
+    assert batched[own] == pytest.approx(-loss.item() * int((labels[:, 1:] != -100).sum()), rel=1e-4)
+    assert len(set(round(v, 3) for v in batched.values())) > 1  # the candidates differ
+    clips = [s for s in samples if s.split == "test"][:2]
+    result = cue_recognition(model, processor, clips, root)
+    assert set(result) == {"vision", "audio"}
+    for modality, r in result.items():
+        readings = [max(sc, key=sc.__getitem__) for sc in
+                    (description_scores(model, processor, c, root, modality) for c in clips)]
+        expected = sum(x == c.meta["cues"][modality] for x, c in zip(readings, clips)) / len(clips)
+        assert r == {"accuracy": expected, "n": 2, "chance": 1 / len(CLASSES)}

@@ -30,14 +30,15 @@ Decisions.
   finished run with the same settings and data is reused.
 
 Cost and what it buys (the tiny thinker of :mod:`emoomni.model.tiny`, 300 ``pretrain`` clips, batch 8,
-lr 3e-3, about 1 s a step on a 2-core CPU): the default's 5 epochs (190 steps, about 4 minutes) end
-at a training loss near 0.2. What the base then perceives shows in the SFT traces built on it
-(notebook 03, :func:`emoomni.report.training.section_cue_recovery`): after 6 pre-training and 6 SFT
-epochs, the ``[audio]`` sections named the clip's designed voice cue for 37.5 % of 96 test clips and
-the ``[vision]`` sections its face cue for 13.5 % (chance about 17 %), and the ``[dialogue]`` sections
-copied the transcript: the voice and the words are perceived, the face is not. As SFT trains LoRA on
-the language model only, what the encoders do not learn here they never learn later; more epochs
-are a profile choice between CPU time and perception.
+lr 3e-3, about 0.6 s a step on a 2-core CPU): the default's 5 epochs (190 steps, 106 s of training) end
+at a training loss near 0.2, but that loss is mostly the templates and the quoted transcript, which
+are easy; only a handful of the ~150 answer tokens name a cue. :func:`cue_recognition` measures the
+cues directly (notebook 03 shows it): on the first 60 test clips the default base reads the face cue
+for 23 % and the voice cue for 28 % (chance 17 %), and on 60 of its own training clips only 48 % and
+35 %, so it underfits the cues rather than overfitting the clips. Shorter answers (the cue phrases
+alone) and 15 epochs raised the voice to 42 % but left the face at 22 %, and SFT on that base still
+answered one class, so the default keeps the longer descriptions, which SFT's traces reuse. As SFT
+trains LoRA on the language model only, what the encoders do not learn here they never learn later.
 """
 
 from __future__ import annotations
@@ -173,10 +174,12 @@ def describe(cues: Mapping[str, str], style: int = 0, transcript: str | None = N
     return "\n".join(out)
 
 
-def description_messages(sample: Sample, data_root: str | Path, include_transcript: bool = True) -> list[dict]:
+def description_messages(sample: Sample, data_root: str | Path, include_transcript: bool = True,
+                         cues: Mapping[str, str] | None = None) -> list[dict]:
     """The pre-training chat of one clip: its media and transcript, a description request, the description.
 
-    The style (instruction and answer wording) is a fixed choice per clip, from a hash of its id.
+    The style (instruction and answer wording) is a fixed choice per clip, from a hash of its id. The
+    answer describes ``cues`` when given (to score counterfactual descriptions), else the clip's own.
     """
     from emoomni.model import chat_messages
     from emoomni.prompts import delimit
@@ -185,7 +188,7 @@ def description_messages(sample: Sample, data_root: str | Path, include_transcri
         raise KeyError(f"sample {sample.id!r} has no meta['cues'] to describe")
     style = _pick(f"{sample.id}/style", len(INSTRUCTIONS))
     spoken = sample.transcript or ""
-    answer = describe(sample.meta["cues"], style, spoken if include_transcript or not spoken.strip() else None)
+    answer = describe(cues or sample.meta["cues"], style, spoken if include_transcript or not spoken.strip() else None)
     messages = chat_messages(sample, [], data_root, assistant_text=answer, include_transcript=include_transcript)
     text = INSTRUCTIONS[style]
     if include_transcript and sample.transcript and sample.transcript.strip():
@@ -279,3 +282,44 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
 def _comparable(run: dict[str, Any]) -> dict[str, Any]:
     resumable = ("max_steps", "epochs", "save_steps", "logging_steps", "save_total_limit", "dataloader_num_workers")
     return {**run, "settings": {k: v for k, v in run["settings"].items() if k not in resumable}}
+
+
+def description_scores(model: Any, processor: Any, sample: Sample, data_root: str | Path, modality: str,
+                       batch_size: int = 6) -> dict[str, float]:
+    """Per cue: the summed log-probability of the clip's description with ``modality``'s cue replaced by it."""
+    import torch
+
+    from emoomni.data.synthemo.design import CLASSES
+    from emoomni.model import assistant_labels, omni_inputs
+
+    chats = [description_messages(sample, data_root, cues={**sample.meta["cues"], modality: cue}) for cue in CLASSES]
+    scores: list[float] = []
+    for i in range(0, len(chats), batch_size):
+        inputs = omni_inputs(processor, chats[i:i + batch_size], add_generation_prompt=False, padding_side="right")
+        labels = assistant_labels(processor, inputs["input_ids"])[:, 1:]
+        labels[inputs["attention_mask"][:, 1:] == 0] = -100
+        with torch.no_grad():
+            logits = model(**inputs).logits[:, :-1].float()
+        logp = torch.log_softmax(logits, -1).gather(-1, labels.clamp(min=0)[..., None])[..., 0]
+        scores += (logp * (labels != -100)).sum(-1).tolist()
+    return dict(zip(CLASSES, scores))
+
+
+def cue_recognition(model: Any, processor: Any, samples: Sequence[Sample], data_root: str | Path,
+                    modalities: Sequence[str] = ("vision", "audio")) -> dict[str, dict]:
+    """How often the model's likeliest description names each clip's own face or voice cue (held-out clips).
+
+    For each clip and modality, the clip's description (:func:`description_messages`) is scored with
+    that modality's cue replaced by each of the six (:func:`description_scores`); the likeliest is the
+    model's reading. Returns per modality ``{"accuracy", "n", "chance"}``.
+    """
+    from emoomni.data.synthemo.design import CLASSES
+
+    model.eval()
+    hits: dict[str, list[bool]] = {m: [] for m in modalities}
+    for sample in samples:
+        for modality in modalities:
+            scores = description_scores(model, processor, sample, data_root, modality)
+            hits[modality].append(max(scores, key=scores.__getitem__) == sample.meta["cues"][modality])
+    return {m: {"accuracy": sum(h) / len(h) if h else float("nan"), "n": len(h), "chance": 1 / len(CLASSES)}
+            for m, h in hits.items()}
