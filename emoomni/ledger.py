@@ -55,15 +55,10 @@ def table(root: str | Path | None = None):
     """The noted outcomes as a frame (stage, outcome, output), paths shown relative to ``root``."""
     import pandas as pd
 
-    def shown(path: str) -> str:
-        if root is None:
-            return path
-        try:
-            return str(Path(path).resolve().relative_to(Path(root).resolve()))
-        except ValueError:
-            return path
+    from emoomni.paths import shown
 
-    return pd.DataFrame([{"stage": e.stage, "outcome": e.outcome, "output": shown(e.path)} for e in entries()],
+    return pd.DataFrame([{"stage": e.stage, "outcome": e.outcome,
+                          "output": e.path if root is None else shown(e.path, root)} for e in entries()],
                         columns=["stage", "outcome", "output"])
 
 

@@ -14,6 +14,18 @@ def runs_dir(profile: str) -> Path:
     return root / profile
 
 
+def shown(path: str | Path, root: str | Path) -> str:
+    """``path`` relative to ``root`` when it lies inside it, else as given.
+
+    >>> shown("/r/runs/default/sft", "/r/runs/default"), shown("Qwen/Qwen2.5-Omni-7B", "/r/runs/default")
+    ('sft', 'Qwen/Qwen2.5-Omni-7B')
+    """
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(path)
+
+
 def cache_dir() -> Path:
     """The directory for caches shared across profiles (``$EMOOMNI_CACHE`` overrides it)."""
     return Path(os.environ.get("EMOOMNI_CACHE", REPO_ROOT / ".cache" / "emoomni"))

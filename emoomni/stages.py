@@ -12,7 +12,8 @@ from emoomni import ledger
 from emoomni.config import Params, stage_hash
 from emoomni.data.manifest import Sample
 from emoomni.data.synthemo import generate
-from emoomni.paths import runs_dir
+from emoomni.paths import runs_dir, shown
+from emoomni.records import write_lines
 
 log = logging.getLogger(__name__)
 
@@ -137,15 +138,13 @@ def base_perception(params: Params, n: int = 60) -> pd.DataFrame:
     samples, root = synthemo_set(params)
     chosen = [x for x in samples if x.split == params.eval.split][:n]
     path = base.parent / f"cue-recognition-{params.eval.split}-{len(chosen)}.json"
-    done = path.exists()
-    ledger.note("base cue recognition", path, reused=done)
-    if not done:
+    ledger.note("base cue recognition", path, reused=path.exists())
+    if path.exists():
+        result = json.loads(path.read_text())
+    else:
         model, processor = load_model(str(base))
         result = cue_recognition(model, processor, chosen, root)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=1))
-        tmp.replace(path)
-    result = json.loads(path.read_text())
+        write_lines([json.dumps(result, indent=1)], path)
     return pd.DataFrame(result).T.rename_axis("modality")
 
 
@@ -219,10 +218,7 @@ def grpo_model(params: Params, alpha: float | None = None) -> Path:
 
 def _relative(path: str | Path, params: Params) -> str:
     """A stage output's path relative to the profile's runs directory (a model id or outside path as is)."""
-    try:
-        return str(Path(path).resolve().relative_to(runs_dir(params.profile).resolve()))
-    except ValueError:
-        return str(path)
+    return shown(path, runs_dir(params.profile))
 
 
 def eval_samples(params: Params) -> tuple[list[Sample], Path]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from emoomni import ledger
 from emoomni.data.manifest import Sample
+from emoomni.records import write_lines
 
 METRICS = ("accuracy", "uar", "weighted_precision", "weighted_f1", "macro_f1", "unknown_rate")
 """What every benchmark reports (names of :func:`emoomni.metrics.emotion_metrics`)."""
@@ -158,13 +159,9 @@ def load_model(path: str | Path) -> tuple[Any, Any]:
 
 def model_tag(model: str | Path, params: Any) -> str:
     """A readable, stable name for a model: its run directory relative to the profile's runs, or its id."""
-    from emoomni.paths import runs_dir
+    from emoomni.paths import runs_dir, shown
 
-    p = Path(model)
-    try:
-        return str(p.resolve().relative_to(runs_dir(params.profile).resolve())).replace("/", "_")
-    except ValueError:
-        return str(model).replace("/", "_")
+    return shown(model, runs_dir(params.profile)).replace("/", "_")
 
 
 def evaluate(model: str | Path, bench: Benchmark | str, params: Any) -> dict[str, Any]:
@@ -205,9 +202,7 @@ def evaluate(model: str | Path, bench: Benchmark | str, params: Any) -> dict[str
             from emoomni.evaluate.predict import write_predictions
 
             write_predictions(preds, out / "predictions.jsonl")
-        tmp = metrics_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**result, "spec": dataclasses.asdict(bench)}, indent=1))
-        tmp.replace(metrics_path)
+        write_lines([json.dumps({**result, "spec": dataclasses.asdict(bench)}, indent=1)], metrics_path)
     return {**result, "predictions": preds, "dir": out}
 
 

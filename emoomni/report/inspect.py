@@ -97,7 +97,6 @@ def _label_set(labels: str | LabelSet | Sequence[str]) -> LabelSet:
     return next((ls for ls in LABEL_SETS.values() if ls.labels == names), LabelSet("custom", names))
 
 
-
 @contextlib.contextmanager
 def eager_text_attention(model: Any) -> Iterator[None]:
     """Run the language model with eager attention (the one that yields weights), restoring it afterwards.

@@ -50,6 +50,7 @@ from emoomni import ledger
 from emoomni.build import OmniCoTRecord
 from emoomni.data.manifest import Sample
 from emoomni.omnicot import STYLES, render_style
+from emoomni.records import write_lines
 from emoomni.train.collator import (chat_row, data_key, finished, latest_checkpoint, make_trainer, run_training,
                                    training_args)
 
@@ -231,10 +232,7 @@ def _check_out_dir(out: Path, meta: dict, write: bool = True) -> None:
             raise ValueError(f"{out} holds checkpoints of another run (differs in {other + diff}); "
                              "choose another out_dir or delete it")
     if write:
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(mine, indent=1, sort_keys=True))
-        tmp.replace(path)  # atomic: another rank never reads half a file
+        write_lines([json.dumps(mine, indent=1, sort_keys=True)], path)  # atomic: another rank never reads half a file
 
 
 def save_adapter(trainer: Any, adapter_dir: str | Path, state: dict | None = None) -> Path:
