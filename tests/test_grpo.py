@@ -123,8 +123,8 @@ def test_training_steps_carry_the_media_into_every_forward_and_move_only_the_ada
         keys = {k for k, v in kwargs.items() if v is not None}
         calls.append((torch.is_grad_enabled(), keys | ({"aiv"} if kwargs.get("use_audio_in_video") else set())))
 
-    def varied(completions, **kwargs):  # a random tiny policy never earns R_fmt * R_acc: any spread will do
-        return [float(len(set(c))) for c in completions]
+    def varied(completions, **kwargs):  # a random tiny policy never earns R_fmt * R_acc; a spread by position
+        return [float(i) for i in range(len(completions))]  # never ties, whatever this CPU's sampling draws
 
     trainer.reward_funcs[0] = varied
     handle = unwrap_thinker(trainer.model).register_forward_pre_hook(record, with_kwargs=True)
