@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -30,6 +31,12 @@ def guided_token_ids(processor: Any) -> dict[str, int]:
     if missing:
         raise KeyError(f"guided tokens {missing} are not in the tokenizer (call add_guided_tokens)")
     return {t: vocab[t] for t in GUIDED_TOKENS}
+
+
+def answer_token_ids(processor: Any, labels: Sequence[str]) -> list[int]:
+    """The ids that the answer spans ``<answer>label</answer>`` of ``labels`` tokenize into, sorted and unique."""
+    tok = _tokenizer(processor)
+    return sorted({i for label in labels for i in tok.encode(f"<answer>{label}</answer>", add_special_tokens=False)})
 
 
 def placeholder_ids(processor: Any) -> list[int]:

@@ -95,6 +95,8 @@ class GRPOSettings:
     dropout: float = 0.0
     target_modules: str = LANGUAGE_MODEL_LINEARS
     train_guided_tokens: bool = True
+    train_answer_tokens: bool = False
+    """Also train the answer tokens' rows (see :class:`emoomni.train.sft.SFTSettings`)."""
     loss_type: str = "grpo"
     """TRL loss: ``grpo`` normalises per sequence as the paper's Eq. 10."""
     beta: float = 0.04
@@ -206,8 +208,11 @@ def rows_key(rows: Sequence[dict]) -> str:
 
 
 def make_grpo_trainer(model_path: str | os.PathLike, rows: list[dict], out_dir: str | Path, settings: GRPOSettings,
-                      **extra_args: Any) -> Any:
-    """Load the (merged SFT) model, add the GRPO LoRA adapter and build the trainer (no training)."""
+                      labels: Sequence[str] = (), **extra_args: Any) -> Any:
+    """Load the (merged SFT) model, add the GRPO LoRA adapter and build the trainer (no training).
+
+    ``labels`` (the label set's classes) are needed only with ``train_answer_tokens``.
+    """
     from datasets import Dataset
     from transformers import set_seed
 
@@ -221,8 +226,8 @@ def make_grpo_trainer(model_path: str | os.PathLike, rows: list[dict], out_dir: 
     model, processor = load_omni(model_path, dtype=s.dtype)
     set_seed(s.seed)
     lora = SFTSettings(rank=s.rank, alpha=s.lora_alpha, dropout=s.dropout, target_modules=s.target_modules,
-                       train_guided_tokens=s.train_guided_tokens)
-    model = lora_model(model, processor, lora)
+                       train_guided_tokens=s.train_guided_tokens, train_answer_tokens=s.train_answer_tokens)
+    model = lora_model(model, processor, lora, labels)
     args = grpo_config(out_dir, s, processor, **extra_args)
     names, _ = reward_weights(s)
     trainer = DymeGRPOTrainer(model=model, reward_funcs=reward_functions(names), args=args,
@@ -243,6 +248,7 @@ def train_grpo(model_path: str | os.PathLike, samples: Sequence[Sample], data_ro
     ``out_dir/adapter`` (loadable with :func:`emoomni.train.sft.load_sft`), the log in
     ``out_dir/log_history.csv`` and TensorBoard events in ``out_dir/runs``.
     """
+    from emoomni.labels import label_set
     from emoomni.train.collator import finished, run_training
     from emoomni.train.sft import _check_out_dir, save_adapter
 
@@ -254,7 +260,7 @@ def train_grpo(model_path: str | os.PathLike, samples: Sequence[Sample], data_ro
         ledger.note(f"GRPO alpha={settings.alpha:g}", done, reused=True)
         return done
     _check_out_dir(out, {"base_model": _abs(model_path), "data_key": key, "settings": dataclasses.asdict(settings)}, write=False)
-    trainer = make_grpo_trainer(model_path, rows, out, settings)
+    trainer = make_grpo_trainer(model_path, rows, out, settings, label_set(label_set_name).labels)
     _check_out_dir(out, trainer.emoomni_meta, write=trainer.is_world_process_zero())
     trainer.accelerator.wait_for_everyone()
     state = run_training(trainer, out)

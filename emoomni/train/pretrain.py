@@ -102,6 +102,12 @@ WORDS = {
     "surprised": ("surprised", "surprised"),
 }
 PHRASES = {"vision": FACE, "audio": VOICE, "text": WORDS}
+# Requests of the text-only language rows, one per description style: quote the words, then name how they sound.
+LANGUAGE_INSTRUCTIONS = (
+    "Quote these words and say how they sound.",
+    "Repeat the words, then say what they are.",
+    "Quote the words and name their tone in a word or two.",
+)
 
 
 def _face_change(cue: str):
@@ -198,6 +204,41 @@ def description_messages(sample: Sample, data_root: str | Path, include_transcri
     return messages
 
 
+def language_rows(n: int, seed: int) -> list[dict[str, str]]:
+    """``n`` text-only rows: a transcript to quote and the emotion its wording carries, in the description styles.
+
+    The sentences come from SynthEmo's own sentence generator, with their own random stream (no clip's
+    transcript is drawn from it), emotions taken in turn; the answer is the words line of
+    :func:`describe`. This is the tiny base's language: copying a delimited quote and reading the
+    emotion of words, which a real base model knows before it ever sees a clip.
+
+    >>> rows = language_rows(3, seed=0)
+    >>> [r["id"] for r in rows]
+    ['language-00000', 'language-00001', 'language-00002']
+    >>> json.loads(rows[1]["messages"])[-1]["content"][0]["text"].startswith('The speaker says: "')
+    True
+    """
+    import numpy as np
+
+    from emoomni.data.synthemo.design import CLASSES
+    from emoomni.data.synthemo.text import sentence
+    from emoomni.prompts import SYSTEM, delimit
+    from emoomni.train.collator import chat_row
+
+    rng = np.random.default_rng([seed, 0x1A96])
+    rows = []
+    for i in range(n):
+        emotion, style = CLASSES[i % len(CLASSES)], i % len(LANGUAGE_INSTRUCTIONS)
+        words = sentence(emotion, rng)
+        answer = describe({"vision": "neutral", "audio": "neutral", "text": emotion}, style, words).splitlines()[-1]
+        rows.append(chat_row(f"language-{i:05d}", [
+            {"role": "system", "content": [{"type": "text", "text": SYSTEM}]},
+            {"role": "user", "content": [{"type": "text",
+                                          "text": delimit("transcript", words) + "\n" + LANGUAGE_INSTRUCTIONS[style]}]},
+            {"role": "assistant", "content": [{"type": "text", "text": answer}]}]))
+    return rows
+
+
 @dataclass(frozen=True)
 class PretrainSettings:
     """Description pre-training of the tiny base (full fine-tuning)."""
@@ -228,15 +269,20 @@ class PretrainSettings:
     fps: float = 4.0
     frame_size: int = 112
     dataloader_num_workers: int = 0
+    language_samples: int = 0
+    """Text-only rows (:func:`language_rows`) of the language phase, one pass before the descriptions; 0 skips it."""
+    language_batch_size: int = 16
+    language_replay: int = 0
+    """Further language rows mixed into every description epoch, so that the copying learned first is kept."""
 
 
 def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], data_root: str | Path,
                   out_dir: str | Path, settings: PretrainSettings = PretrainSettings()) -> Path:
-    """Description pre-training of ``tiny_model_dir`` on the ``split`` clips; returns ``out_dir/model``."""
-    from emoomni.model import load_omni
-    from emoomni.train.collator import (data_key, finished, latest_checkpoint, make_trainer, run_training,
-                                       training_args)
+    """Language phase (when ``language_samples``), then description pre-training on the ``split`` clips.
 
+    The language phase trains ``tiny_model_dir`` into ``out_dir/language/model``; the descriptions
+    continue from there into ``out_dir/model``, which is returned.
+    """
     s = settings
     out = Path(out_dir)
     chosen = [x for x in samples if x.split == s.split]
@@ -244,12 +290,27 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
         raise ValueError(f"no samples in split {s.split!r}")
     chosen = chosen[: s.max_samples] if s.max_samples else chosen
     rows = [chat_row(x.id, description_messages(x, data_root, s.include_transcript)) for x in chosen]
+    start = Path(tiny_model_dir)
+    if s.language_samples:
+        language = dataclasses.replace(s, per_device_batch_size=s.language_batch_size, epochs=1.0, max_steps=-1)
+        start = _train_full(start, language_rows(s.language_samples, s.seed), out / "language", language,
+                            "base language pre-training")
+        replay = language_rows(s.language_samples + s.language_replay, s.seed)[s.language_samples:]
+        rows += replay
+    return _train_full(start, rows, out, s, "base pre-training")
+
+
+def _train_full(model_dir: Path, rows: list[dict], out: Path, s: PretrainSettings, what: str) -> Path:
+    """Full fine-tuning of ``model_dir`` on chat ``rows`` into ``out/model`` (cached, resumable)."""
+    from emoomni.model import load_omni
+    from emoomni.train.collator import data_key, finished, latest_checkpoint, make_trainer, run_training, training_args
+
     key = data_key(rows)
     done = finished(out, s, key, "model", META)
     if done is not None:
-        ledger.note("base pre-training", done, reused=True)
+        ledger.note(what, done, reused=True)
         return done
-    run = {"base_model": str(Path(tiny_model_dir).resolve()), "data_key": key, "settings": dataclasses.asdict(s)}
+    run = {"base_model": str(Path(model_dir).resolve()), "data_key": key, "settings": dataclasses.asdict(s)}
     if (out / "run.json").exists() and latest_checkpoint(out) is not None:
         theirs = json.loads((out / "run.json").read_text())
         mine = _comparable(run)
@@ -257,7 +318,7 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
             raise ValueError(f"{out} holds checkpoints of another pre-training run; choose another out_dir")
     out.mkdir(parents=True, exist_ok=True)
     (out / "run.json").write_text(json.dumps(run, indent=1, sort_keys=True))
-    model, processor = load_omni(tiny_model_dir)
+    model, processor = load_omni(model_dir)
     args = training_args(
         out, learning_rate=s.learning_rate, lr_scheduler=s.lr_scheduler, warmup=s.warmup,
         weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm, per_device_batch_size=s.per_device_batch_size,
@@ -275,7 +336,7 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
         meta = {**run, "n_train": len(rows), "train_ids": [r["id"] for r in rows], **state}
         (target / META).write_text(json.dumps(meta, indent=1, default=str))
     trainer.accelerator.wait_for_everyone()
-    ledger.note("base pre-training", target, reused=False)
+    ledger.note(what, target, reused=False)
     return target
 
 

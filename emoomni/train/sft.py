@@ -4,7 +4,8 @@ What trains. A peft LoRA adapter (rank 8, alpha 32 in the paper) on the linear l
 model only (:data:`LANGUAGE_MODEL_LINEARS`: ``model.language_model.layers.N.self_attn.{q,k,v,o}_proj``
 and ``mlp.{gate,up,down}_proj``; the audio encoder's ``q_proj`` and the vision blocks stay frozen), plus
 the input and output rows of the four guided tokens through peft ``trainable_token_indices`` on
-``embed_tokens`` and ``lm_head`` (the thinker's embeddings are untied, so both are listed). Every other
+``embed_tokens`` and ``lm_head`` (the thinker's embeddings are untied, so both are listed), and with
+``train_answer_tokens`` those of the answer spans' tokens (the default profile's tiny base). Every other
 weight is frozen; a test checks that nothing else moves.
 
 What it learns from. Each OmniCoT record is rendered in ``settings.target_style`` (one of
@@ -80,6 +81,10 @@ class SFTSettings:
     """Regex (full match on module names) choosing the LoRA layers; keep it inside the language model."""
     train_guided_tokens: bool = True
     """Train the guided tokens' embedding and lm_head rows (peft ``trainable_token_indices``)."""
+    train_answer_tokens: bool = False
+    """Also train the rows of the tokens the answers ``<answer>label</answer>`` are made of. A real base
+    knows them; the tiny base never sees them before SFT, and their random lm_head rows left every SFT
+    model on one label while its own analysis named others."""
     learning_rate: float = 1e-5
     """Peak learning rate (AdamW)."""
     lr_scheduler: str = "constant"
@@ -147,17 +152,26 @@ def sft_rows(records: Sequence[OmniCoTRecord], samples: Sequence[Sample], data_r
             for r in records]
 
 
-def lora_model(model: Any, processor: Any, settings: SFTSettings) -> Any:
-    """Wrap the thinker with the LoRA adapter and the guided-token rows (see the module docstring)."""
+def trainable_token_ids(processor: Any, settings: Any, labels: Sequence[str] = ()) -> list[int]:
+    """The token ids whose embedding and lm_head rows train: guided tokens and, when asked, the answer tokens."""
+    from emoomni.model import answer_token_ids, guided_token_ids
+
+    ids = set(guided_token_ids(processor).values()) if settings.train_guided_tokens else set()
+    if settings.train_answer_tokens:
+        if not labels:
+            raise ValueError("train_answer_tokens needs the label set whose answers are trained")
+        ids |= set(answer_token_ids(processor, labels))
+    return sorted(ids)
+
+
+def lora_model(model: Any, processor: Any, settings: SFTSettings, labels: Sequence[str] = ()) -> Any:
+    """Wrap the thinker with the LoRA adapter and the trainable token rows (see the module docstring)."""
     from peft import LoraConfig, get_peft_model
 
-    from emoomni.model import guided_token_ids
-
-    ids = sorted(guided_token_ids(processor).values())
+    ids = trainable_token_ids(processor, settings, labels)
     config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                         target_modules=settings.target_modules, task_type="CAUSAL_LM",
-                        trainable_token_indices={"embed_tokens": ids, "lm_head": ids}
-                        if settings.train_guided_tokens else None)
+                        trainable_token_indices={"embed_tokens": ids, "lm_head": ids} if ids else None)
     peft_model = get_peft_model(model, config)
     _fused_head_fix(peft_model)
     return peft_model
@@ -199,7 +213,7 @@ def make_sft_trainer(model_path: str | os.PathLike, records: Sequence[OmniCoTRec
     rows, eval_rows = sft_data(records, samples, data_root, labels, s, eval_records)
     model, processor = load_omni(model_path, dtype=s.dtype)
     set_seed(s.seed)  # the LoRA A matrices are drawn at random: the same on every rank and every run
-    model = lora_model(model, processor, s)
+    model = lora_model(model, processor, s, labels)
     args = training_args(
         Path(out_dir), learning_rate=s.learning_rate, lr_scheduler=s.lr_scheduler, warmup=s.warmup,
         weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm, per_device_batch_size=s.per_device_batch_size,
