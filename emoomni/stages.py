@@ -123,6 +123,15 @@ def base_model(params: Params) -> str:
     return str(pretrain_base(init, samples, root, out / "pretrain", b.pretrain))
 
 
+def base_logs(params: Params) -> dict[str, Path]:
+    """The training logs (``log_history.csv``) of the tiny base's pre-training phases; none for a real base."""
+    if params.base.model != "tiny":
+        return {}
+    pretrain = Path(base_model(params)).parent
+    logs = {"base language phase": pretrain / "language" / "log_history.csv"} if params.base.pretrain.language_samples else {}
+    return {**logs, "base descriptions": pretrain / "log_history.csv"}
+
+
 def base_perception(params: Params, n: int = 60) -> pd.DataFrame:
     """What the tiny base perceives: held-out cue recognition per modality on the first ``n`` clips of the evaluation split.
 

@@ -16,13 +16,15 @@
 # The paper fine-tunes the Qwen2.5-Omni-7B thinker with LoRA (r = 8, alpha = 32, lr 1e-5, global
 # batch 32) on 4.4K OmniCoT traces so that it learns to emit the guided tokens and the structured
 # reasoning before DyME-GRPO. The same code runs here on the embedded default: a tiny, randomly
-# initialised model of the real `Qwen2_5OmniThinkerForConditionalGeneration` class, first given
-# some perception by a short description pre-training on SynthEmo's `pretrain` split (standing in
-# for Qwen's own pre-training; it never sees the emotion task), then LoRA-tuned with TRL's
-# `SFTTrainer` on the OmniCoT records of notebook 02, the guided tokens' embedding and output rows
-# trained through peft's `trainable_token_indices`. The default profile uses a larger learning
-# rate than the paper's (the tiny model learns nothing in a CPU budget at 1e-5); `params/paper.yaml`
-# keeps the paper's settings.
+# initialised model of the real `Qwen2_5OmniThinkerForConditionalGeneration` class, standing in
+# for Qwen's own pre-training with two short phases that never show the emotion task: a language
+# phase on text alone (quote a delimited transcript, say how its words sound), then a description
+# pre-training on SynthEmo's `pretrain` split (say what the face, the voice and the words show).
+# It is then LoRA-tuned with TRL's `SFTTrainer` on the OmniCoT records of notebook 02, the guided
+# tokens' embedding and output rows trained through peft's `trainable_token_indices` (here also
+# the rows of the answer tokens, which the tiny base never saw; a real base knows them). The
+# default profile uses a larger learning rate than the paper's (the tiny model learns nothing in a
+# CPU budget at 1e-5); `params/paper.yaml` keeps the paper's settings.
 
 # %% tags=["parameters"]
 profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
@@ -48,12 +50,11 @@ print(f"base model: {base}\nSFT adapter: {adapter}")
 # %% [markdown]
 # ## Loss curves
 #
-# Description pre-training of the base (every weight), then LoRA SFT (loss on the assistant turn
+# The base's two pre-training phases (every weight), then LoRA SFT (loss on the assistant turn
 # only), with the evaluation loss on held-out OmniCoT records.
 
 # %%
-report.loss_curves({"base pre-training": Path(base).parent / "log_history.csv",
-                    f"SFT ({target_style})": Path(adapter).parent / "log_history.csv"})
+report.loss_curves({**stages.base_logs(params), f"SFT ({target_style})": Path(adapter).parent / "log_history.csv"})
 
 # %% [markdown]
 # ## What the base perceives

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,8 +12,8 @@ import torch
 from emoomni.data.synthemo import generate
 from emoomni.data.synthemo.design import CLASSES
 from emoomni.model import load_omni
-from emoomni.train.pretrain import (INSTRUCTIONS, PHRASES, TEMPLATES, PretrainSettings, describe,
-                                    description_messages, pretrain_base)
+from emoomni.train.pretrain import (INSTRUCTIONS, LANGUAGE_INSTRUCTIONS, PHRASES, TEMPLATES, PretrainSettings,
+                                    describe, description_messages, language_rows, pretrain_base)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -77,6 +78,35 @@ def test_two_pretraining_steps_update_the_whole_model_and_it_reloads(tiny, data,
     mtime = (out / "model.safetensors").stat().st_mtime_ns
     assert pretrain_base(tiny, samples, root, tmp_path / "pre", settings) == out
     assert (out / "model.safetensors").stat().st_mtime_ns == mtime
+
+
+def test_the_language_phase_comes_first_and_the_descriptions_continue_from_it(tiny, data, tmp_path):
+    root, samples = data
+    settings = PretrainSettings(max_steps=1, per_device_batch_size=2, learning_rate=1e-3, warmup=0.0, save_steps=100,
+                                logging_steps=1, language_samples=4, language_batch_size=2, language_replay=2)
+    out = pretrain_base(tiny, samples, root, tmp_path / "pre", settings)
+    language = tmp_path / "pre" / "language" / "model"
+    first = json.loads((language / "emoomni_pretrain.json").read_text())
+    assert first["global_step"] == 2 and first["train_ids"] == [f"language-{i:05d}" for i in range(4)]
+    assert first["base_model"] == str(Path(tiny).resolve())
+    meta = json.loads((out / "emoomni_pretrain.json").read_text())
+    assert meta["base_model"] == str(language.resolve()) and meta["global_step"] == 1
+    assert [i for i in meta["train_ids"] if i.startswith("language-")] == ["language-00004", "language-00005"]
+
+
+def test_language_rows_quote_the_delimited_words_and_name_their_emotion():
+    rows = language_rows(12, seed=3)
+    assert rows[:5] == language_rows(5, seed=3) and rows != language_rows(12, seed=4)
+    for i, row in enumerate(rows):
+        system, user, assistant = json.loads(row["messages"])
+        assert [c["type"] for c in user["content"]] == ["text"]  # no media: the language alone
+        opening, words, closing, request = user["content"][0]["text"].split("\n")
+        assert (opening, closing) == ("<transcript>", "</transcript>") and request in LANGUAGE_INSTRUCTIONS
+        answer = assistant["content"][0]["text"]
+        style = LANGUAGE_INSTRUCTIONS.index(request)
+        assert answer == describe({"vision": "neutral", "audio": "neutral", "text": CLASSES[i % 6]}, style,
+                                  words).splitlines()[-1]
+        assert answer.startswith(f'The speaker says: "{words}"')
 
 
 def test_pretraining_refuses_an_empty_split(tiny, data, tmp_path):

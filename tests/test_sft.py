@@ -16,12 +16,12 @@ from emoomni.build import OmniCoTRecord
 from emoomni.config import ConfigError
 from emoomni.data.synthemo import generate
 from emoomni.labels import label_set
-from emoomni.model import chat_messages, guided_token_ids, load_omni, omni_inputs
+from emoomni.model import answer_token_ids, chat_messages, guided_token_ids, load_omni, omni_inputs
 from emoomni.omnicot import GUIDED_TOKENS, STYLES, OmniCoT, render_style
 from emoomni.paths import REPO_ROOT
 from emoomni.train.collator import OmniCollator
 from emoomni.train.sft import (SFTSettings, load_settings, load_sft, main, make_sft_trainer, merge_sft, save_adapter,
-                               train_sft)
+                               train_sft, trainable_token_ids)
 from tests.net import free_port
 
 LABELS = label_set("synthemo").labels
@@ -104,6 +104,28 @@ def test_two_steps_change_lora_and_guided_rows_and_nothing_else(trained, tiny):
                              (model.get_output_embeddings().weight, base.get_output_embeddings().weight)):
         changed = (merged != original).any(-1).nonzero().flatten().tolist()
         assert changed == ids
+
+
+def test_answer_tokens_train_beside_the_guided_tokens_when_asked(tiny, data, records, tmp_path):
+    root, samples = data
+    s = settings(max_train_samples=4, train_answer_tokens=True)
+    trainer = make_sft_trainer(tiny, records, samples, root, LABELS, tmp_path / "run", s)
+    processor = trainer.processing_class
+    answers = answer_token_ids(processor, LABELS)
+    spans = {label: processor.tokenizer.encode(f"<answer>{label}</answer>", add_special_tokens=False) for label in LABELS}
+    assert set(answers) == set().union(*spans.values())
+    want = sorted(set(guided_token_ids(processor).values()) | set(answers))
+    assert trainable_token_ids(processor, s, LABELS) == want
+    with pytest.raises(ValueError, match="needs the label set"):
+        trainable_token_ids(processor, s)
+    base, _ = load_omni(tiny)
+    trainer.train()
+    model = trainer.model
+    head = (model.get_output_embeddings().weight != base.get_output_embeddings().weight).any(-1)
+    assert head.nonzero().flatten().tolist() == want  # every trainable output row moves, nothing else
+    embed = (model.get_input_embeddings().weight != base.get_input_embeddings().weight).any(-1)
+    seen = {i for r in records[:4] for i in spans[r.trace.answer]}  # input rows move where their token was read
+    assert seen <= set(embed.nonzero().flatten().tolist()) <= set(want)
 
 
 def test_adapter_reloads_with_identical_logits_and_generation(trained, data, tmp_path, tiny):
