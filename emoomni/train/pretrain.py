@@ -1,13 +1,24 @@
-"""The tiny base that can perceive: a short full-parameter description pre-training on SynthEmo's ``pretrain`` split.
+"""The tiny base that can perceive: a language phase on text, then description pre-training on SynthEmo's ``pretrain`` split.
 
 Why. The paper fine-tunes Qwen2.5-Omni-7B, a base that already sees faces and hears voices; its
 "vanilla" row is that base prompted zero-shot. A randomly initialised tiny thinker perceives nothing,
 so without this stage "vanilla" would mean "random" and SFT would have to teach perception and
-reasoning at once. :func:`pretrain_base` stands in for Qwen's own multimodal pre-training: it trains
-every weight (audio encoder, vision encoder, projector, language model) to say in plain words what
-each modality shows.
+reasoning at once. :func:`pretrain_base` stands in for Qwen's own pre-training in two phases that
+train every weight: first the language model alone learns to quote a transcript and read the
+emotion of words (:func:`language_rows`), then the whole thinker (audio encoder, vision encoder,
+projector, language model) learns to say in plain words what each modality shows.
 
 Decisions.
+
+- Language first. Trained on the descriptions alone, the randomly initialised language model never
+  learned to quote: it wrote nearly the same description for every clip, transcript included, and
+  every SFT model on that base answered one class for every clip. The language phase
+  (``language_samples`` text-only rows, one pass at batch ``language_batch_size``) shows a delimited
+  transcript and asks for the words line of a description: the quote, then how the words sound. Its
+  sentences come from SynthEmo's sentence templates on their own random stream, so the base knows
+  how every sentence it will hear sounds, as a real language model knows the emotion of words; it
+  sees no clip, no face or voice and no task. ``language_replay`` more such rows are mixed into the
+  description epochs so that the quoting is kept.
 
 - Data: the SynthEmo ``pretrain`` split only, disjoint from the SFT ``train``, ``val`` and ``test``
   clips, so no later evaluation clip is ever seen here.
@@ -25,20 +36,19 @@ Decisions.
   modalities, is never stated), so the base learns to perceive without learning the task.
 - Training: full fine-tuning with AdamW through the same collator and TRL ``SFTTrainer`` as SFT
   (loss on the assistant turn only), a cosine schedule with a short warm-up; the result is a full
-  thinker plus processor (safetensors) in ``out_dir/model``, loadable with
+  thinker plus processor (safetensors) in ``out_dir/model`` (the language phase's in
+  ``out_dir/language/model``), loadable with
   :func:`emoomni.model.load_omni`. Checkpoints every ``save_steps`` make a killed run resume; a
   finished run with the same settings and data is reused.
 
-Cost and what it buys (the tiny thinker of :mod:`emoomni.model.tiny`, 300 ``pretrain`` clips, batch 8,
-lr 3e-3, about 0.6 s a step on a 2-core CPU): the default's 5 epochs (190 steps, 106 s of training) end
-at a training loss near 0.2, but that loss is mostly the templates and the quoted transcript, which
-are easy; only a handful of the ~150 answer tokens name a cue. :func:`cue_recognition` measures the
-cues directly (notebook 03 shows it): on the first 60 test clips the default base reads the face cue
-for 23 % and the voice cue for 28 % (chance 17 %), and on 60 of its own training clips only 48 % and
-35 %, so it underfits the cues rather than overfitting the clips. Shorter answers (the cue phrases
-alone) and 15 epochs raised the voice to 42 % but left the face at 22 %, and SFT on that base still
-answered one class, so the default keeps the longer descriptions, which SFT's traces reuse. As SFT
-trains LoRA on the language model only, what the encoders do not learn here they never learn later.
+Cost and what it buys (default profile: the tiny thinker of :mod:`emoomni.model.tiny`, lr 3e-3,
+2-core CPU). The language phase, 12,800 rows in 800 steps of 16, takes 174 s and ends at a loss
+below 0.02; the descriptions, 5 epochs of 300 clips plus 120 replayed language rows (265 steps of
+8), take 136 s. :func:`cue_recognition` measures the cues directly (notebook 03 shows it): on the
+first 60 test clips the base reads the face cue for 35 % and the voice cue for 65 % (chance 17 %).
+Without the language phase the same descriptions gave 23 % and 28 %, and longer training on the
+cue phrases alone 22 % and 42 %. As SFT trains LoRA on the language model only, what the encoders
+do not learn here they never learn later; the face stays the weakest modality.
 """
 
 from __future__ import annotations
