@@ -56,9 +56,11 @@ def run_arm(arm: str, model: str, data: Path, steps: int, threads: int, out: Pat
     trainer.train()
     valid = [v for v in (h.get("dyme/format_rate") for h in trainer.state.log_history) if v is not None]
     stats = [v for v in (h.get("dyme/stats_seconds") for h in trainer.state.log_history) if v is not None]
+    lengths = [v for v in (h.get("completions/mean_length") for h in trainer.state.log_history) if v is not None]
     return {"arm": arm, "step_seconds": statistics.median(times[1:]), "steps": len(times),
             "valid_rate": statistics.mean(valid) if valid else float("nan"),
             "stats_seconds": statistics.mean(stats) if stats else 0.0,
+            "completion_tokens": statistics.mean(lengths) if lengths else float("nan"),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -102,7 +104,8 @@ def main() -> None:
           f"completion tokens, top-k {args.top_k}, {args.threads} thread(s), {args.steps} steps x {args.repeats} runs "
           f"per arm; {100 * valid:.0f} % of DyME's completions were valid traces (the statistics pass scores those)")
     for arm in ("vanilla", "dyme"):
-        print(f"  {arm:8s} {sec[arm]:.3f} s/step   peak RSS {mem[arm]:.0f} MB")
+        tokens = statistics.mean(x["completion_tokens"] for x in results[arm])
+        print(f"  {arm:8s} {sec[arm]:.3f} s/step   peak RSS {mem[arm]:.0f} MB   {tokens:.1f} tokens per completion")
     stats = statistics.mean(x["stats_seconds"] for x in results["dyme"])
     print(f"the statistics pass took {stats:.3f} s of DyME's {sec['dyme']:.3f} s per step ({100 * stats / sec['dyme']:.1f} %)")
     print(f"time ratio   DyME / vanilla = {sec['dyme'] / sec['vanilla']:.3f} (target <= 1.10)")
