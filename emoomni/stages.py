@@ -128,8 +128,11 @@ def base_logs(params: Params) -> dict[str, Path]:
     if params.base.model != "tiny":
         return {}
     pretrain = Path(base_model(params)).parent
-    logs = {"base language phase": pretrain / "language" / "log_history.csv"} if params.base.pretrain.language_samples else {}
-    return {**logs, "base descriptions": pretrain / "log_history.csv"}
+    logs = {}
+    if params.base.pretrain.language_samples:
+        logs["base language phase"] = pretrain / "language" / "log_history.csv"
+    logs["base descriptions"] = pretrain / "log_history.csv"
+    return logs
 
 
 def base_perception(params: Params, n: int = 60) -> pd.DataFrame:

@@ -208,14 +208,12 @@ def rows_key(rows: Sequence[dict]) -> str:
 
 
 def make_grpo_trainer(model_path: str | os.PathLike, rows: list[dict], out_dir: str | Path, settings: GRPOSettings,
-                      labels: Sequence[str] = (), **extra_args: Any) -> Any:
-    """Load the (merged SFT) model, add the GRPO LoRA adapter and build the trainer (no training).
-
-    ``labels`` (the label set's classes) are needed only with ``train_answer_tokens``.
-    """
+                      **extra_args: Any) -> Any:
+    """Load the (merged SFT) model, add the GRPO LoRA adapter and build the trainer (no training)."""
     from datasets import Dataset
     from transformers import set_seed
 
+    from emoomni.labels import label_set
     from emoomni.model import load_omni
     from emoomni.train.grpo_trainer import DymeGRPOTrainer
     from emoomni.train.sft import SFTSettings, lora_model
@@ -227,6 +225,7 @@ def make_grpo_trainer(model_path: str | os.PathLike, rows: list[dict], out_dir: 
     set_seed(s.seed)
     lora = SFTSettings(rank=s.rank, alpha=s.lora_alpha, dropout=s.dropout, target_modules=s.target_modules,
                        train_guided_tokens=s.train_guided_tokens, train_answer_tokens=s.train_answer_tokens)
+    labels = [c for name in dict.fromkeys(r["label_set"] for r in rows) for c in label_set(name).labels]
     model = lora_model(model, processor, lora, labels)
     args = grpo_config(out_dir, s, processor, **extra_args)
     names, _ = reward_weights(s)
@@ -248,7 +247,6 @@ def train_grpo(model_path: str | os.PathLike, samples: Sequence[Sample], data_ro
     ``out_dir/adapter`` (loadable with :func:`emoomni.train.sft.load_sft`), the log in
     ``out_dir/log_history.csv`` and TensorBoard events in ``out_dir/runs``.
     """
-    from emoomni.labels import label_set
     from emoomni.train.collator import finished, run_training
     from emoomni.train.sft import _check_out_dir, save_adapter
 
@@ -260,7 +258,7 @@ def train_grpo(model_path: str | os.PathLike, samples: Sequence[Sample], data_ro
         ledger.note(f"GRPO alpha={settings.alpha:g}", done, reused=True)
         return done
     _check_out_dir(out, {"base_model": _abs(model_path), "data_key": key, "settings": dataclasses.asdict(settings)}, write=False)
-    trainer = make_grpo_trainer(model_path, rows, out, settings, label_set(label_set_name).labels)
+    trainer = make_grpo_trainer(model_path, rows, out, settings)
     _check_out_dir(out, trainer.emoomni_meta, write=trainer.is_world_process_zero())
     trainer.accelerator.wait_for_everyone()
     state = run_training(trainer, out)

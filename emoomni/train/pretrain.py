@@ -303,10 +303,9 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
     start = Path(tiny_model_dir)
     if s.language_samples:
         language = dataclasses.replace(s, per_device_batch_size=s.language_batch_size, epochs=1.0, max_steps=-1)
-        start = _train_full(start, language_rows(s.language_samples, s.seed), out / "language", language,
-                            "base language pre-training")
-        replay = language_rows(s.language_samples + s.language_replay, s.seed)[s.language_samples:]
-        rows += replay
+        text = language_rows(s.language_samples + s.language_replay, s.seed)  # one stream: replay rows come after
+        start = _train_full(start, text[: s.language_samples], out / "language", language, "base language pre-training")
+        rows += text[s.language_samples:]
     return _train_full(start, rows, out, s, "base pre-training")
 
 
