@@ -15,8 +15,8 @@ from pathlib import Path
 from emoomni.build import build
 from emoomni.data.synthemo import generate
 from emoomni.extract.base import make_extractor
+from emoomni.extract.verify import make_verifier
 from emoomni.labels import LABEL_SETS
-from emoomni.verify import make_verifier
 
 
 def run(samples, root: Path, out: Path, workers: int) -> float:

@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 
 from emoomni.data.manifest import Sample, resolve_media
 from emoomni.extract.base import MODALITIES, Evidence, ExtractionError, Extractor
+from emoomni.extract.verify import Verdict, Verifier
 from emoomni.omnicot import OmniCoT, OmniCoTFormatError, render
 from emoomni.records import write_lines
-from emoomni.verify import Verdict, Verifier
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emoomni import config
+from emoomni.evaluate.registry import REGISTRY
+from emoomni.extract.base import backends
+from emoomni.extract.verify import _VERIFIERS, make_verifier
+from emoomni.labels import LABEL_SETS
+from emoomni.train.rewards import REWARDS
 
 
 @dataclass(frozen=True)
@@ -61,9 +66,6 @@ def check(profile: str | Path) -> list[Problem]:
     except (config.ConfigError, OSError) as e:
         return [Problem("error", str(profile), str(e))]
     problems: list[Problem] = []
-    from emoomni.extract.base import backends
-    from emoomni.labels import LABEL_SETS
-    from emoomni.verify import _VERIFIERS, make_verifier
 
     o = params.omnicot
     if o.label_set not in LABEL_SETS:
@@ -100,7 +102,6 @@ def check(profile: str | Path) -> list[Problem]:
         _path("grpo.data_root", g.data_root, problems)
     if not 0 <= g.settings.alpha:
         problems.append(Problem("error", "grpo.settings.alpha", f"alpha must be at least 0, got {g.settings.alpha}"))
-    from emoomni.train.rewards import REWARDS
 
     for name in g.settings.rewards:
         if name not in REWARDS:
@@ -109,7 +110,6 @@ def check(profile: str | Path) -> list[Problem]:
         _path("omnibench.root", params.omnibench.root, problems)
     elif params.omnibench.source != "synthbench":
         problems.append(Problem("error", "omnibench.source", f"unknown source {params.omnibench.source!r}"))
-    from emoomni.evaluate.benchmarks import REGISTRY
 
     for name in dict.fromkeys((*params.study.benchmarks, params.eval.benchmark)):
         if name not in REGISTRY:

@@ -92,7 +92,8 @@ def _grpo(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from emoomni.evaluate.benchmarks import available, evaluate, get
+    from emoomni import stages
+    from emoomni.evaluate.registry import available, get
 
     params = _params(args)
     model = _model_path(args, params)
@@ -100,13 +101,13 @@ def _eval(args: argparse.Namespace) -> int:
         if not available(get(name)):
             print(json.dumps({"benchmark": name, "available": False}))
             continue
-        r = evaluate(model, name, params)
+        r = stages.evaluation(model, name, params)
         print(json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in r.items() if k != "predictions"}))
     return 0
 
 
 def _ablation(args: argparse.Namespace) -> int:
-    from emoomni.evaluate.ablation import run_notebooks, sweep
+    from emoomni.ablation import run_notebooks, sweep
 
     params = _params(args)
     alphas = args.alphas or list(params.study.alphas)
@@ -121,8 +122,8 @@ def _predict(args: argparse.Namespace) -> int:
     import tempfile
 
     from emoomni.data.manifest import Sample
-    from emoomni.evaluate.benchmarks import load_model
     from emoomni.evaluate.predict import predict
+    from emoomni.evaluate.registry import load_model
     from emoomni.media import MediaError, probe
 
     clip = Path(args.clip).resolve()
@@ -201,7 +202,7 @@ def parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a model on registered benchmarks (cached); prints one JSON line each")
     _model_options(e)
-    e.add_argument("--benchmark", nargs="+", default=["synthemo"], help="benchmark names (emoomni.evaluate.benchmarks)")
+    e.add_argument("--benchmark", nargs="+", default=["synthemo"], help="benchmark names (emoomni.evaluate.registry)")
     e.set_defaults(func=_eval)
 
     a = sub.add_parser("ablation", help="the alpha ablation: DyME-GRPO per alpha, evaluated on one benchmark")

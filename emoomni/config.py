@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import yaml
 
 from emoomni.data.synthemo.generate import SynthEmoConfig
 from emoomni.paths import REPO_ROOT
+from emoomni.settings import ConfigError, build
 from emoomni.train.grpo import GRPOSettings
 from emoomni.train.pretrain import PretrainSettings
 from emoomni.train.sft import SFTSettings
@@ -22,8 +21,6 @@ from emoomni.train.sft import SFTSettings
 PARAMS_DIR = REPO_ROOT / "params"
 
 
-class ConfigError(ValueError):
-    """A profile is malformed: unknown key, wrong type or missing file; the message says where."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +114,7 @@ class EvalStage:
     """Batched prediction with guided-token statistics."""
 
     benchmark: str = "synthemo"
-    """The benchmark the training chapters evaluate on (a name in :mod:`emoomni.evaluate.benchmarks`)."""
+    """The benchmark the training chapters evaluate on (a name in :mod:`emoomni.evaluate.registry`)."""
     split: str = "test"
     """The SynthEmo split (or manifest split) to evaluate on."""
     max_samples: int | None = None
@@ -183,13 +180,6 @@ def stage_hash(stage: Any, *inputs: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def settings_file(cls: type, path: str | Path | None, **overrides: Any) -> Any:
-    """A settings dataclass from a YAML mapping of its fields (unknown keys raise), with non-None overrides on top."""
-    raw = yaml.safe_load(Path(path).read_text()) if path else {}
-    raw = {**(raw or {}), **{k: v for k, v in overrides.items() if v is not None}}
-    return build(cls, raw, str(path or "settings"))
-
-
 def load(profile: str | Path, **overrides: Any) -> Params:
     """Load ``params/<profile>.yaml`` (or a path), apply dotted overrides such as ``synthemo.seed=3``."""
     path = Path(profile) if str(profile).endswith((".yaml", ".yml")) else PARAMS_DIR / f"{profile}.yaml"
@@ -207,49 +197,3 @@ def load(profile: str | Path, **overrides: Any) -> Params:
             node = node.setdefault(key, {})
         node[leaf] = value
     return build(Params, raw, str(path))
-
-
-def build(cls: type, data: Any, where: str) -> Any:
-    """Build a (nested) frozen dataclass from plain data, refusing unknown keys and wrong types."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} for {cls.__name__}; known: {sorted(names)}")
-    kwargs = {k: _coerce(hints[k], v, f"{where}:{k}") for k, v in data.items()}
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    """Check (and lightly convert) one value against its annotated type."""
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        return build(tp, value, where)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(arg, value, where)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        inner = typing.get_args(tp)[0]
-        return tuple(_coerce(inner, v, where) for v in value)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        _, vt = typing.get_args(tp)
-        return {str(k): _coerce(vt, v, f"{where}.{k}") for k, v in value.items()}
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float, str, bool) and not (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
-        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
-    return value

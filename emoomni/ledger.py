@@ -16,6 +16,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from emoomni.paths import shown
+
 log = logging.getLogger(__name__)
 
 
@@ -54,8 +56,6 @@ def clear() -> None:
 def table(root: str | Path | None = None):
     """The noted outcomes as a frame (stage, outcome, output), paths shown relative to ``root``."""
     import pandas as pd
-
-    from emoomni.paths import shown
 
     return pd.DataFrame([{"stage": e.stage, "outcome": e.outcome,
                           "output": e.path if root is None else shown(e.path, root)} for e in entries()],

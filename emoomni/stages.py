@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from emoomni import ledger
+from emoomni.build import build
 from emoomni.config import Params, stage_hash
+from emoomni.data import omnibench, synthbench
 from emoomni.data.manifest import Sample
+from emoomni.data.sources import expand, read_source, select
 from emoomni.data.synthemo import generate
+from emoomni.evaluate.modality import ABLATIONS, ablate
+from emoomni.evaluate.omnibench import answer_questions
+from emoomni.evaluate.predict import predict
+from emoomni.evaluate.registry import Benchmark, evaluate, evaluate_all, for_profile, load_model, model_tag, samples_for
+from emoomni.export import export
+from emoomni.extract.base import make_extractor
+from emoomni.extract.separability import separability
+from emoomni.extract.verify import make_verifier
+from emoomni.labels import label_set
+from emoomni.model import build_tiny_omni
+from emoomni.model.tiny_thinker import TINY_VERSION
 from emoomni.paths import runs_dir, shown
 from emoomni.records import write_lines
+from emoomni.train.grpo import train_grpo
+from emoomni.train.pretrain import cue_recognition, pretrain_base
+from emoomni.train.sft import merge_sft, train_sft
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +55,6 @@ def synthemo_set(params: Params) -> tuple[list[Sample], Path]:
 
 def synthemo_separability(params: Params) -> dict:
     """The separability check on the first ``separability_clips`` clips, cached beside the set."""
-    from emoomni.data.synthemo.check import separability
-
     samples, root = synthemo_set(params)
     n = min(params.synthemo.separability_clips, len(samples))
     path = root / f"separability-{n}.json"
@@ -57,22 +73,9 @@ def synthemo_separability(params: Params) -> dict:
 
 def omnicot_inputs(params: Params) -> tuple[list[Sample], Path]:
     """The samples and data root the OmniCoT stage builds from."""
-    import os
-
-    from emoomni.data.manifest import read_manifest
-
     o = params.omnicot
-    if o.source == "synthemo":
-        samples, root = synthemo_set(params)
-    elif o.source == "manifest":
-        if not o.manifest or not o.data_root:
-            raise ValueError("omnicot.source 'manifest' needs omnicot.manifest and omnicot.data_root")
-        root = Path(os.path.expandvars(o.data_root))
-        samples = read_manifest(os.path.expandvars(o.manifest), root)
-    else:
-        raise ValueError(f"unknown omnicot.source {o.source!r}; use 'synthemo' or 'manifest'")
-    chosen = [s for s in samples if s.split == o.split]
-    return chosen[: o.max_samples] if o.max_samples else chosen, root
+    samples, root = read_source(o.source, o.manifest, o.data_root, lambda: synthemo_set(params), "omnicot")
+    return select(samples, o.split, max_samples=o.max_samples), root
 
 
 def omnicot_dir(params: Params) -> Path:
@@ -85,12 +88,6 @@ def omnicot_dir(params: Params) -> Path:
 
 def omnicot(params: Params):
     """Build (or resume, or reuse) the OmniCoT set: evidence, verdicts, records and exports."""
-    from emoomni.build import build
-    from emoomni.export import export
-    from emoomni.extract.base import make_extractor
-    from emoomni.labels import label_set
-    from emoomni.verify import make_verifier
-
     o = params.omnicot
     samples, root = omnicot_inputs(params)
     labels = label_set(o.label_set).labels
@@ -111,9 +108,6 @@ def base_model(params: Params) -> str:
     b = params.base
     if b.model != "tiny":
         return b.model
-    from emoomni.model import build_tiny_omni
-    from emoomni.model.tiny import TINY_VERSION
-    from emoomni.train.pretrain import pretrain_base
 
     samples, root = synthemo_set(params)
     out = runs_dir(params.profile) / f"base-{synthemo_dir(params).name}-tiny{TINY_VERSION}-{stage_hash(b)}"
@@ -141,9 +135,6 @@ def base_perception(params: Params, n: int = 60) -> pd.DataFrame:
     See :func:`emoomni.train.pretrain.cue_recognition`; the result is cached beside the base model.
     Real bases have no designed cues to recover, so this is for the tiny base only.
     """
-    from emoomni.evaluate.benchmarks import load_model
-    from emoomni.train.pretrain import cue_recognition
-
     if params.base.model != "tiny":
         raise ValueError("cue recognition needs SynthEmo's designed cues; it is measured for the tiny base only")
     base = Path(base_model(params))
@@ -164,9 +155,6 @@ def sft_model(params: Params, style: str | None = None) -> Path:
     """Train (or reuse, or resume) cold-start SFT in one target style; returns the adapter directory."""
     from dataclasses import replace
 
-    from emoomni.labels import label_set
-    from emoomni.train.sft import train_sft
-
     result, samples, root = omnicot(params)
     settings = replace(params.sft.settings, target_style=style or params.sft.settings.target_style)
     n_eval = max(1, round(params.sft.eval_fraction * len(result.records))) if params.sft.eval_fraction > 0 else 0
@@ -180,8 +168,6 @@ def sft_model(params: Params, style: str | None = None) -> Path:
 
 def sft_merged(params: Params) -> Path:
     """The SFT OmniCoT adapter merged into its base: the starting policy (and KL reference) of GRPO."""
-    from emoomni.train.sft import merge_sft
-
     adapter = sft_model(params, "omnicot")
     out = adapter.parent / "merged"
     done = (out / "config.json").exists() and (out / "model.safetensors").exists()
@@ -196,28 +182,15 @@ def sft_merged(params: Params) -> Path:
 
 def grpo_inputs(params: Params) -> tuple[list[Sample], Path]:
     """All samples and the data root GRPO draws its prompts from (its own manifest, or the OmniCoT source's)."""
-    import os
-
-    from emoomni.data.manifest import read_manifest
-
-    g = params.grpo
+    g, o = params.grpo, params.omnicot
     if g.manifest:
-        if not g.data_root:
-            raise ValueError("grpo.manifest needs grpo.data_root")
-        root = Path(os.path.expandvars(g.data_root))
-        return read_manifest(os.path.expandvars(g.manifest), root), root
-    if params.omnicot.source == "synthemo":
-        return synthemo_set(params)
-    o = params.omnicot
-    root = Path(os.path.expandvars(o.data_root))
-    return read_manifest(os.path.expandvars(o.manifest), root), root
+        return read_source("manifest", g.manifest, g.data_root, lambda: synthemo_set(params), "grpo")
+    return read_source(o.source, o.manifest, o.data_root, lambda: synthemo_set(params), "omnicot")
 
 
 def grpo_model(params: Params, alpha: float | None = None) -> Path:
     """Train (or reuse, or resume) DyME-GRPO with ``alpha`` (default: the profile's); returns the adapter."""
     from dataclasses import replace
-
-    from emoomni.train.grpo import train_grpo
 
     g = params.grpo
     settings = g.settings if alpha is None else replace(g.settings, alpha=float(alpha))
@@ -235,20 +208,26 @@ def _relative(path: str | Path, params: Params) -> str:
 
 def eval_samples(params: Params) -> tuple[list[Sample], Path]:
     """The samples the evaluation stage predicts on: the profile's ``eval.benchmark``."""
-    from emoomni.evaluate.benchmarks import for_profile, samples_for
+    return samples_for(for_profile(params.eval.benchmark, params), lambda: synthemo_set(params))
 
-    return samples_for(for_profile(params.eval.benchmark, params), params)
+
+def evaluation(model: str | Path, benchmark: str | Benchmark, params: Params) -> dict:
+    """Evaluate ``model`` on a benchmark with the profile's decoding (cached): metrics and predictions."""
+    return evaluate(model, benchmark, params, lambda: synthemo_set(params))
+
+
+def evaluations(models: dict[str, str | Path], names: Sequence[str], params: Params) -> list[dict]:
+    """Every model on every available benchmark of ``names`` (one row each; missing benchmarks listed)."""
+    return evaluate_all(models, names, params, lambda: synthemo_set(params))
 
 
 def predictions(params: Params, model: str = "base", style: str | None = None, alpha: float | None = None):
     """Predict the evaluation split with the base model, an SFT adapter (``style``) or a GRPO one (``alpha``).
 
-    The profile's ``eval.benchmark`` with its decoding (:func:`emoomni.evaluate.benchmarks.evaluate`),
+    The profile's ``eval.benchmark`` with its decoding (:func:`emoomni.evaluate.registry.evaluate`),
     so every chapter shares one cached prediction file per model. Returns the predictions and the
     split's samples.
     """
-    from emoomni.evaluate.benchmarks import evaluate
-
     if model == "base":
         path = base_model(params)
     elif model == "sft":
@@ -258,15 +237,11 @@ def predictions(params: Params, model: str = "base", style: str | None = None, a
     else:
         raise ValueError(f"unknown model {model!r}; use 'base', 'sft' or 'grpo'")
     samples, _ = eval_samples(params)
-    return evaluate(path, params.eval.benchmark, params)["predictions"], samples
+    return evaluation(path, params.eval.benchmark, params)["predictions"], samples
 
 
 def omnibench_items(params: Params) -> tuple[list, Path]:
     """The general-ability items and their root: SynthBench generated under runs/, or a local OmniBench copy."""
-    import os
-
-    from emoomni.data import omnibench, synthbench
-
     o = params.omnibench
     if o.source == "synthbench":
         root = runs_dir(params.profile) / f"synthbench-n{o.n}-s{o.seed}"
@@ -276,9 +251,7 @@ def omnibench_items(params: Params) -> tuple[list, Path]:
                 return items, root
         return synthbench.generate(root, o.n, o.seed), root
     if o.source == "omnibench":
-        if not o.root:
-            raise ValueError("omnibench.source 'omnibench' needs omnibench.root")
-        root = Path(os.path.expandvars(o.root))
+        root = expand(o.root, "omnibench.root")
         items, report = omnibench.index(root)
         log.info("OmniBench: %s", report.summary())
         return items, root
@@ -287,9 +260,6 @@ def omnibench_items(params: Params) -> tuple[list, Path]:
 
 def omnibench_answers(params: Params, model: str | Path) -> list[dict]:
     """The model's answers to the general-ability items (cached and resumable per model)."""
-    from emoomni.evaluate.benchmarks import load_model, model_tag
-    from emoomni.evaluate.omnibench import answer_questions
-
     items, root = omnibench_items(params)
     o = params.omnibench
     out = runs_dir(params.profile) / "omnibench" / f"{model_tag(model, params)[-60:]}-{stage_hash(o)}.jsonl"
@@ -304,11 +274,6 @@ def modality_reliance(params: Params, models: dict[str, str | Path]) -> dict:
     Returns ``{model name: {"none" | "vision" | "audio" | "text": [Prediction, ...]}}``; the ablated
     clips are written once under ``runs/<profile>/ablations-...`` and every prediction is cached.
     """
-    from emoomni.evaluate.benchmarks import evaluate, load_model, model_tag
-    from emoomni.evaluate.modality import ABLATIONS, ablate
-    from emoomni.evaluate.predict import predict
-    from emoomni.labels import label_set
-
     samples, root = eval_samples(params)
     n = params.study.reliance_samples
     samples = samples[:n] if n else samples
@@ -319,7 +284,7 @@ def modality_reliance(params: Params, models: dict[str, str | Path]) -> dict:
     ids = {s.id for s in samples}
     for name, model in models.items():
         # the clips as they are: the evaluation split's cached predictions, not a second run
-        clean = evaluate(model, params.eval.benchmark, params)["predictions"]
+        clean = evaluation(model, params.eval.benchmark, params)["predictions"]
         result[name] = {"none": [p for p in clean if p.sample_id in ids]}
         net, processor = load_model(model)
         tag = model_tag(model, params)[-60:]

@@ -24,13 +24,12 @@ profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
 
 # %%
 from emoomni import config, paper, stages
-from emoomni.evaluate.benchmarks import evaluate
 from emoomni.report import results
 
 params = config.load(profile)
 styles = params.sft.styles
 adapters = {style: stages.sft_model(params, style) for style in styles}
-scores = {style: evaluate(adapters[style], "synthemo", params) for style in styles}
+scores = {style: stages.evaluation(adapters[style], "synthemo", params) for style in styles}
 
 # %% [markdown]
 # ## This book's Table 2 (SynthEmo test split, percent)

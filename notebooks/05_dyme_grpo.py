@@ -110,8 +110,8 @@ training.example_outputs(after)
 # `emoomni.report.widgets`.
 
 # %%
-from emoomni.evaluate.benchmarks import load_model
-from emoomni.report.inspect import trace_analysis
+from emoomni.evaluate.registry import load_model
+from emoomni.evaluate.trace_analysis import trace_analysis
 from emoomni.report.widgets import figure_attention, figure_media, guided_table, trace_view
 
 eval_clips, eval_root = stages.eval_samples(params)

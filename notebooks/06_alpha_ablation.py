@@ -24,7 +24,7 @@ alphas = [0.0, 0.05, 0.1, 0.2, 0.5]  # type: list alpha values to train and eval
 
 # %%
 from emoomni import config, paper
-from emoomni.evaluate.ablation import sweep
+from emoomni.ablation import sweep
 from emoomni.report import results
 
 params = config.load(profile)

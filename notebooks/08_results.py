@@ -34,8 +34,7 @@ profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
 # %%
 from emoomni import config, paper, stages
 from emoomni.evaluate import modality
-from emoomni.evaluate.ablation import seed_runs
-from emoomni.evaluate.benchmarks import evaluate, evaluate_all
+from emoomni.ablation import seed_runs
 from emoomni.labels import label_set
 from emoomni.report import modality as modality_report
 from emoomni.report import results, tables
@@ -124,7 +123,7 @@ tables.paper_table1()
 # are added.
 
 # %%
-rows = evaluate_all(models, params.study.benchmarks, params)
+rows = stages.evaluations(models, params.study.benchmarks, params)
 results.table1(rows)
 
 # %%
@@ -152,8 +151,8 @@ print(results.difference_sentence(spread, "SFT OmniCoT", "DyME-GRPO"))
 # per-class table on IEMOCAP.
 
 # %%
-sft_preds = evaluate(models["SFT OmniCoT"], "synthemo", params)["predictions"]
-dyme_preds = evaluate(models[f"DyME-GRPO (alpha = {alpha:g})"], "synthemo", params)["predictions"]
+sft_preds = stages.evaluation(models["SFT OmniCoT"], "synthemo", params)["predictions"]
+dyme_preds = stages.evaluation(models[f"DyME-GRPO (alpha = {alpha:g})"], "synthemo", params)["predictions"]
 results.table3({"SFT OmniCoT": sft_preds, "DyME-GRPO": dyme_preds}, labels)
 
 # %%

@@ -4,14 +4,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from emoomni import stages
-from emoomni.evaluate import ablation, benchmarks
+from emoomni import ablation, stages
 
 
 def test_sweep_trains_and_evaluates_once_per_alpha(monkeypatch):
     trained = []
     monkeypatch.setattr(stages, "grpo_model", lambda params, alpha: trained.append(alpha) or f"/runs/a{alpha}")
-    monkeypatch.setattr(benchmarks, "evaluate", lambda model, bench, params: {
+    monkeypatch.setattr(stages, "evaluation", lambda model, bench, params: {
         "weighted_precision": 0.5, "uar": float(model[-3:]), "accuracy": 0.3, "valid_format": 1.0, "n": 4})
     params = SimpleNamespace(study=SimpleNamespace(alphas=(0.0, 0.1, 0.2)))
     table = ablation.sweep(params)
@@ -21,8 +20,6 @@ def test_sweep_trains_and_evaluates_once_per_alpha(monkeypatch):
 
 
 def test_run_notebooks_executes_notebook_05_per_alpha(monkeypatch, tmp_path):
-    import emoomni.notebooks as nb
-
     calls = []
 
     def fake_execute(path, profile, out_dir, **parameters):
@@ -31,7 +28,7 @@ def test_run_notebooks_executes_notebook_05_per_alpha(monkeypatch, tmp_path):
         out.write_text("{}")
         return out, 0.0
 
-    monkeypatch.setattr(nb, "execute", fake_execute)
+    monkeypatch.setattr(ablation, "execute", fake_execute)
     paths = ablation.run_notebooks("smoke", [0.0, 0.1], tmp_path)
     assert [p.name for p in paths] == ["05_dyme_grpo_alpha0.ipynb", "05_dyme_grpo_alpha0.1.ipynb"]
     assert calls == [("05_dyme_grpo.ipynb", "smoke", {"alpha": 0.0}), ("05_dyme_grpo.ipynb", "smoke", {"alpha": 0.1})]

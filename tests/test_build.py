@@ -15,7 +15,7 @@ from emoomni.data.synthemo import generate
 from emoomni.export import export
 from emoomni.extract.base import make_extractor
 from emoomni.omnicot import is_valid, parse
-from emoomni.verify import make_verifier
+from emoomni.extract.verify import make_verifier
 from tests.media_fixtures import make_clip
 
 LABELS = ("neutral", "happy", "sad", "angry", "worried", "surprised")
@@ -89,7 +89,7 @@ def test_killed_build_resumes_without_duplicates(clips, tmp_path):
     out = tmp_path / "out"
     code = (
         "import sys; from emoomni.data.manifest import read_manifest; from emoomni.build import build;"
-        "from tests.test_build import _extractors, LABELS; from emoomni.verify import make_verifier;"
+        "from tests.test_build import _extractors, LABELS; from emoomni.extract.verify import make_verifier;"
         f"s = read_manifest({str(manifest)!r}); build(s, {str(root)!r}, {str(out)!r}, _extractors(),"
         "make_verifier('rules'), LABELS, batch_size=1, workers=1)"
     )
@@ -138,7 +138,7 @@ class _Flaky:
 
     def judge(self, items, labels):
         from emoomni.extract.base import ExtractionError
-        from emoomni.verify import Verdict
+        from emoomni.extract.verify import Verdict
 
         results = [None if ev.sample_id.endswith("1") else Verdict(ev.sample_id, False, "no", backend="flaky")
                    for ev, _ in items]

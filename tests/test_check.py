@@ -6,7 +6,7 @@ from emoomni.check import check
 from emoomni.cli import main
 from emoomni.data.manifest import Sample, write_manifest
 from emoomni.paths import REPO_ROOT
-from emoomni.tiny_models import build_tiny_qwen3
+from tests.tiny_models import build_tiny_qwen3
 
 
 def test_paper_profile_only_lacks_weights_and_data_here(monkeypatch):

@@ -6,8 +6,8 @@ import skimage.data
 from emoomni.data.manifest import Sample
 from emoomni.extract.base import Evidence, ExtractionError, backends, make_extractor
 from emoomni.prompts import Prompts
-from emoomni.verify import make_verifier, parse_verdict
-from emoomni.verify_rules import compose_analysis, lexical_emotion
+from emoomni.extract.verify import make_verifier, parse_verdict
+from emoomni.extract.verify_rules import compose_analysis, lexical_emotion
 from tests.media_fixtures import make_clip
 
 LABELS = ("neutral", "happy", "sad", "angry", "worried", "surprised")
@@ -85,7 +85,7 @@ def test_injected_transcript_stays_data_inside_its_block():
 
 
 def test_verdict_parser_rejects_gibberish_and_yes_without_analysis():
-    from emoomni.verify import VerdictParseError, llm_verdict
+    from emoomni.extract.verify import VerdictParseError, llm_verdict
 
     for bad in ("", "maybe", "ÿ~~ 12 foo", "Yes"):
         with pytest.raises(VerdictParseError):

@@ -1,7 +1,7 @@
 """The OpenAI-compatible backends against real HTTP servers on loopback, never mocks of the client.
 
 Two servers: ``transformers serve`` running a tiny, randomly initialised Qwen3ForCausalLM built
-here (the verifier, prompt delimiting, key hygiene), and a small stdlib ``http.server`` that speaks
+by :mod:`tests.tiny_models` (the verifier, prompt delimiting, key hygiene), and a small stdlib ``http.server`` that speaks
 just ``/v1/chat/completions`` and ``/v1/audio/transcriptions`` and records what it received
 (image and audio content parts, concurrency, retries on 5xx, timeouts).
 """
@@ -38,7 +38,8 @@ from emoomni.extract.base import Evidence, ExtractionError, make_extractor
 from emoomni.extract.server import (ServerAudio, ServerBatchError, ServerDialogue, ServerVerifier, ServerVision,
                                     sample_indices)
 from emoomni.prompts import Prompts
-from emoomni.verify import Verdict, VerdictParseError, make_verifier, parse_verdict
+from tests import tiny_models
+from emoomni.extract.verify import Verdict, VerdictParseError, make_verifier, parse_verdict
 from tests.media_fixtures import make_clip, make_wav
 from tests.net import free_port
 
@@ -134,108 +135,6 @@ def media(tmp_path: Path) -> Path:
 
 # ------------------------------------------------------------------ transformers serve with tiny models
 
-OMNI_TOKENS = {"image_token": "<|IMAGE|>", "video_token": "<|VIDEO|>", "audio_token": "<|AUDIO|>",
-               "vision_bos_token": "<|vision_bos|>", "vision_eos_token": "<|vision_eos|>",
-               "audio_bos_token": "<|audio_bos|>", "audio_eos_token": "<|audio_eos|>"}
-OMNI_TEMPLATE = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' }}"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for item in message['content'] %}"
-    "{% if item['type'] == 'text' %}{{ item['text'] }}"
-    "{% elif item['type'] == 'image' %}{{ '<|vision_bos|><|IMAGE|><|vision_eos|>' }}"
-    "{% elif item['type'] == 'video' %}{{ '<|vision_bos|><|VIDEO|><|vision_eos|>' }}"
-    "{% elif item['type'] == 'audio' %}{{ '<|audio_bos|><|AUDIO|><|audio_eos|>' }}"
-    "{% endif %}{% endfor %}{% endif %}{{ '<|im_end|>\\n' }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
-
-
-def build_tiny_qwen3(path: Path) -> None:
-    """A randomly initialised Qwen3ForCausalLM (hidden 64, 2 layers) with the local Qwen tokenizer."""
-    import torch
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
-    from emoomni.tiny import qwen_tokenizer
-
-    tok = qwen_tokenizer()
-    torch.manual_seed(0)
-    eos = tok.convert_tokens_to_ids("<|im_end|>")
-    # untied head: a tied one at this size greedily repeats one whitespace token, i.e. an empty reply
-    config = Qwen3Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=4096,
-                         tie_word_embeddings=False, eos_token_id=eos, pad_token_id=tok.pad_token_id)
-    model = Qwen3ForCausalLM(config)
-    model.generation_config.eos_token_id = eos
-    model.generation_config.pad_token_id = tok.pad_token_id
-    # a random <tool_call> makes the server parse gibberish as JSON and answer HTTP 500
-    model.generation_config.suppress_tokens = tok.convert_tokens_to_ids(["<tool_call>", "</tool_call>"])
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-
-
-def build_tiny_omni_thinker(path: Path) -> None:
-    """A random Qwen2.5-Omni thinker (vision + audio encoders) and its processor: takes images and audio."""
-    import torch
-    from transformers import (Qwen2_5OmniProcessor, Qwen2_5OmniThinkerConfig,
-                              Qwen2_5OmniThinkerForConditionalGeneration, Qwen2VLImageProcessor, WhisperFeatureExtractor)
-    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
-
-    from emoomni.tiny import qwen_tokenizer
-
-    tok = qwen_tokenizer(extra_special_tokens=OMNI_TOKENS, additional_tokens=list(OMNI_TOKENS.values()),
-                         chat_template=OMNI_TEMPLATE)
-    ids = {k: tok.convert_tokens_to_ids(v) for k, v in OMNI_TOKENS.items()}
-    processor = Qwen2_5OmniProcessor(
-        image_processor=Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=112 * 112),
-        video_processor=Qwen2VLVideoProcessor(), feature_extractor=WhisperFeatureExtractor(feature_size=128),
-        tokenizer=tok, chat_template=OMNI_TEMPLATE)
-    config = Qwen2_5OmniThinkerConfig(
-        text_config=dict(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False,
-                         rope_scaling={"mrope_section": [4, 6, 6], "type": "default", "rope_type": "default"}),
-        vision_config=dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=4, patch_size=14,
-                           spatial_merge_size=2, temporal_patch_size=2, window_size=112, out_hidden_size=128,
-                           fullatt_block_indexes=[1]),
-        audio_config=dict(encoder_layers=2, d_model=64, encoder_attention_heads=4, encoder_ffn_dim=128,
-                          num_mel_bins=128, output_dim=128, n_window=50),
-        image_token_id=ids["image_token"], video_token_id=ids["video_token"], audio_token_id=ids["audio_token"],
-        audio_start_token_id=ids["audio_bos_token"], audio_end_token_id=ids["audio_eos_token"],
-        vision_start_token_id=ids["vision_bos_token"], vision_end_token_id=ids["vision_eos_token"],
-        pad_token_id=tok.pad_token_id)
-    config.vision_start_token_id = ids["vision_bos_token"]  # read by get_rope_index
-    torch.manual_seed(0)
-    model = Qwen2_5OmniThinkerForConditionalGeneration(config)
-    model.generation_config.eos_token_id = tok.convert_tokens_to_ids("<|im_end|>")
-    model.generation_config.pad_token_id = tok.pad_token_id
-    # random weights may emit placeholders, or a <tool_call> the server would parse as JSON
-    model.generation_config.suppress_tokens = [*ids.values(), *tok.convert_tokens_to_ids(["<tool_call>", "</tool_call>"])]
-    model.save_pretrained(path)
-    processor.save_pretrained(path)
-
-
-def build_tiny_whisper(path: Path) -> None:
-    """A random WhisperForConditionalGeneration with a locally trained BPE: serves /audio/transcriptions."""
-    import torch
-    from transformers import (WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
-                              WhisperProcessor, WhisperTokenizer)
-
-    from emoomni.tiny import corpus, train_bpe
-
-    vocab, merges = train_bpe(corpus(), 1000)
-    tok = WhisperTokenizer(vocab=vocab, merges=merges, unk_token="<|endoftext|>", bos_token="<|endoftext|>",
-                           eos_token="<|endoftext|>", pad_token="<|endoftext|>")
-    tok.add_special_tokens({"additional_special_tokens": ["<|startoftranscript|>", "<|notimestamps|>"]})
-    sot, eot = tok.convert_tokens_to_ids("<|startoftranscript|>"), tok.convert_tokens_to_ids("<|endoftext|>")
-    config = WhisperConfig(vocab_size=len(tok), d_model=64, encoder_layers=2, decoder_layers=2,
-                           encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128,
-                           decoder_ffn_dim=128, num_mel_bins=80, max_target_positions=64,
-                           decoder_start_token_id=sot, eos_token_id=eot, pad_token_id=eot, bos_token_id=eot)
-    torch.manual_seed(0)
-    model = WhisperForConditionalGeneration(config)
-    model.generation_config.update(decoder_start_token_id=sot, eos_token_id=eot, pad_token_id=eot, max_length=16)
-    model.save_pretrained(path)
-    WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tok).save_pretrained(path)
-
-
 @dataclass(frozen=True)
 class Served:
     """A running ``transformers serve`` and the local model directories it answers for."""
@@ -252,9 +151,9 @@ def tiny_serve(tmp_path_factory):
     """One ``transformers serve`` on a free loopback port, loading each tiny model by path on first use."""
     root = tmp_path_factory.mktemp("serve")
     models = {"llm": root / "tiny-qwen3", "omni": root / "tiny-omni-thinker", "whisper": root / "tiny-whisper"}
-    build_tiny_qwen3(models["llm"])
-    build_tiny_omni_thinker(models["omni"])
-    build_tiny_whisper(models["whisper"])
+    tiny_models.build_tiny_qwen3(models["llm"])
+    tiny_models.build_tiny_omni_image_thinker(models["omni"])
+    tiny_models.build_tiny_whisper(models["whisper"])
     for path in models.values():
         assert (path / "model.safetensors").is_file() and not list(path.glob("*.bin"))
     exe = Path(sys.executable).with_name("transformers")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 from dataclasses import replace
@@ -19,9 +20,10 @@ from emoomni.data.synthemo import generate
 from emoomni.labels import label_set
 from emoomni.model import chat_messages, guided_token_ids
 from emoomni.paths import REPO_ROOT
-from emoomni.train.grpo import GRPOSettings, grpo_rows, make_grpo_trainer, reward_weights, train_grpo
+from emoomni.train.grpo import GRPOSettings, grpo_rows, make_grpo_trainer, reward_weights, rows_key, train_grpo
 from emoomni.train.media_rows import omni_rows
-from emoomni.train.rewards import modality_reward
+from emoomni.train.rewards import dyme_score, modality_reward
+from emoomni.train.runs import ADAPTER_META, finished
 from tests.test_predict import full_logits, reference_p_star, reference_stats
 from tests.net import free_port
 
@@ -59,6 +61,30 @@ def test_every_grpo_setting_reaches_trl_explicitly(tiny, data, tmp_path):
                                                                                              "group")
     assert set(trainer.generation_config.suppress_tokens or []) >= {trainer.processing_class.video_token_id,
                                                                     trainer.processing_class.audio_token_id}
+
+
+def test_trls_weighted_reward_sum_is_the_papers_r(tiny, data, tmp_path):
+    """alpha reaches TRL as the modality reward's weight, and TRL's weighted sum of the rewards is R."""
+    root, samples = data
+    s = GRPOSettings(**{**FAST, "alpha": 0.3})
+    trainer = make_grpo_trainer(tiny, grpo_rows(samples[:2], root, "synthemo", s), tmp_path, s)
+    rng = random.Random(0)
+    texts, golds, stats, p_star = [], [], [], []
+    for i in range(24):
+        answer, gold = rng.choice(LABELS), rng.choice(LABELS)
+        body = "<think>[vision] a [audio] b [dialogue] c [analysis] d</think>" if i % 3 else "[audio] only"
+        texts.append(f"{body}<answer>{answer}</answer>")
+        golds.append(gold)
+        stats.append({m: {"entropy": rng.uniform(0.0, 3.0), "prob": rng.uniform(0.1, 1.0)} for m in ("vision", "audio")})
+        p_star.append(rng.uniform(0.0, 1.0))
+    columns = {"gold": golds, "label_set": ["synthemo"] * len(texts), "guided_stats": stats, "p_star": p_star}
+    per_func = torch.tensor([f(completions=texts, **columns) for f in trainer.reward_funcs]).T
+    trl_sum = (per_func * trainer.reward_weights.unsqueeze(0)).nansum(dim=1)  # TRL's own combination
+    paper = [dyme_score(x, g, "synthemo", {m: st[m]["entropy"] for m in st}, {m: st[m]["prob"] for m in st}, ps,
+                        alpha=0.3) for x, g, st, ps in zip(texts, golds, stats, p_star)]
+    assert trainer.reward_weights.tolist() == pytest.approx([1.0, 0.3])
+    assert trl_sum.tolist() == pytest.approx(paper, abs=1e-6)
+    assert len(set(paper)) > 3  # right, wrong and invalid traces with varied R_mod all took part
 
 
 def test_statistics_handed_to_the_reward_equal_a_full_logits_forward(tiny, data, tmp_path):
@@ -117,7 +143,7 @@ def test_training_steps_carry_the_media_into_every_forward_and_move_only_the_ada
     s = GRPOSettings(**{**FAST, "max_steps": 2, "beta": 0.04})
     trainer = make_grpo_trainer(tiny, grpo_rows(samples[:4], root, "synthemo", s), tmp_path, s)
     calls = []
-    from emoomni.evaluate.stats import unwrap_thinker
+    from emoomni.model.guided_stats import unwrap_thinker
 
     def record(module, args, kwargs):
         keys = {k for k, v in kwargs.items() if v is not None}
@@ -171,12 +197,17 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_a_finished_one_is_reused(t
     (out / "adapter").rename(tmp_path / "first-adapter")  # the run is not finished
     again = replace(first, max_steps=2)
     adapter = train_grpo(tiny, samples[:4], root, "synthemo", out, again)
-    meta = json.loads((adapter / "emoomni_sft.json").read_text())
+    meta = json.loads((adapter / "emoomni_adapter.json").read_text())
     assert meta["resumed_from"] == "checkpoint-1" and meta["start_step"] == 1 and meta["global_step"] == 2
     assert ledger.entries()[-1] == ledger.Entry("GRPO alpha=0.1", str(adapter), "computed")
     ledger.clear()
     assert train_grpo(tiny, samples[:4], root, "synthemo", out, again) == adapter  # reused, no training
     assert ledger.entries() == [ledger.Entry("GRPO alpha=0.1", str(adapter), "reused")]
+    key = rows_key(grpo_rows(samples[:4], root, "synthemo", again))
+    assert finished(out, again, key, tiny, "adapter", ADAPTER_META) == adapter
+    other = tmp_path / "another-sft-model"
+    other.mkdir()
+    assert finished(out, again, key, other, "adapter", ADAPTER_META) is None  # a stale run is not returned
     with pytest.raises(ValueError, match="another run"):
         train_grpo(tiny, samples[:4], root, "synthemo", out, replace(again, beta=0.5, max_steps=3))
 
@@ -204,7 +235,7 @@ def test_two_process_data_parallel_grpo_keeps_both_ranks_identical(tiny, data, t
 
 
 def test_settings_file_and_the_command_line_help(tmp_path, capsys):
-    from emoomni.config import ConfigError
+    from emoomni.settings import ConfigError
     from emoomni.train.grpo import load_settings, main
 
     (tmp_path / "g.yaml").write_text("beta: 0.1\nrewards: [format_accuracy]\n")

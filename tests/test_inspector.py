@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from emoomni.data.synthemo import generate
-from emoomni.evaluate.stats import completion_stats
+from emoomni.model.guided_stats import completion_stats
 from emoomni.labels import label_set
 from emoomni.model import chat_messages, guided_token_ids, omni_inputs
 from emoomni.omnicot import OmniCoT, render
-from emoomni.report.inspect import (SPANS, eager_text_attention, entropy_colour, key_classes, token_html,
-                                    trace_analysis)
+from emoomni.evaluate.trace_analysis import SPANS, eager_text_attention, key_classes, trace_analysis
+from emoomni.report.trace_html import entropy_colour, token_html
 from emoomni.report.widgets import Html, Inspector, static_views
 from emoomni.train.rewards import modality_weights
 

@@ -12,11 +12,11 @@ from safetensors.torch import load_file
 
 from emoomni.data.manifest import Sample
 from emoomni.data.synthemo import generate
-from emoomni.hf import ModelNotFoundError
+from emoomni.pretrained import ModelNotFoundError
 from emoomni.labels import label_set
 from emoomni.model import (add_guided_tokens, assistant_labels, build_tiny_omni, chat_messages, decode,
                            guided_token_ids, load_omni, omni_inputs, placeholder_ids)
-from emoomni.model.tiny import omni_config, omni_processor, omni_tokenizer
+from emoomni.model.tiny_thinker import omni_config, omni_processor, omni_tokenizer
 from emoomni.omnicot import GUIDED_TOKENS, OmniCoT, render
 
 LABELS = label_set("synthemo").labels

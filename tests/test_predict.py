@@ -14,7 +14,7 @@ from emoomni.data.manifest import Sample
 from emoomni.data.synthemo import generate
 from emoomni.evaluate import (Prediction, answer_probs, completion_stats, guided_stats, p_star, predict,
                               read_predictions)
-from emoomni.evaluate.stats import answer_slot, extend_position_ids
+from emoomni.model.guided_stats import answer_slot, extend_position_ids
 from emoomni.labels import extract_answer, label_set
 from emoomni.model import chat_messages, decode, guided_token_ids, load_omni, omni_inputs
 from emoomni.omnicot import OmniCoT, render

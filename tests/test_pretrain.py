@@ -12,8 +12,9 @@ import torch
 from emoomni.data.synthemo import generate
 from emoomni.data.synthemo.design import CLASSES
 from emoomni.model import load_omni
-from emoomni.train.pretrain import (INSTRUCTIONS, LANGUAGE_INSTRUCTIONS, PHRASES, TEMPLATES, PretrainSettings,
-                                    describe, description_messages, language_rows, pretrain_base)
+from emoomni.extract.descriptions import PHRASES, TEMPLATES, describe
+from emoomni.train.pretrain import (INSTRUCTIONS, LANGUAGE_INSTRUCTIONS, PretrainSettings, description_messages,
+                                    language_rows, pretrain_base)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -8,7 +8,7 @@ from emoomni.data.manifest import Sample
 from emoomni.data.synthemo import generate
 from emoomni.extract.base import Evidence
 from emoomni.report import omnicot, synthemo, tables
-from emoomni.verify import Verdict
+from emoomni.extract.verify import Verdict
 
 LABELS = ("neutral", "happy", "sad", "angry", "worried", "surprised")
 

@@ -13,15 +13,16 @@ import pytest
 import torch
 
 from emoomni.build import OmniCoTRecord
-from emoomni.config import ConfigError
+from emoomni.settings import ConfigError
 from emoomni.data.synthemo import generate
 from emoomni.labels import label_set
 from emoomni.model import answer_token_ids, chat_messages, guided_token_ids, load_omni, omni_inputs
 from emoomni.omnicot import GUIDED_TOKENS, STYLES, OmniCoT, render_style
 from emoomni.paths import REPO_ROOT
 from emoomni.train.collator import OmniCollator
-from emoomni.train.sft import (SFTSettings, load_settings, load_sft, main, make_sft_trainer, merge_sft, save_adapter,
-                               train_sft, trainable_token_ids)
+from emoomni.train.lora import trainable_token_ids
+from emoomni.train.runs import save_adapter
+from emoomni.train.sft import SFTSettings, load_settings, load_sft, main, make_sft_trainer, merge_sft, train_sft
 from tests.net import free_port
 
 LABELS = label_set("synthemo").labels
@@ -132,9 +133,9 @@ def test_adapter_reloads_with_identical_logits_and_generation(trained, data, tmp
     trainer, _, adapter, _ = trained
     root, samples = data
     names = {p.name for p in adapter.iterdir()}
-    assert {"adapter_model.safetensors", "adapter_config.json", "emoomni_sft.json", "tokenizer.json"} <= names
+    assert {"adapter_model.safetensors", "adapter_config.json", "emoomni_adapter.json", "tokenizer.json"} <= names
     assert not any(n.endswith((".bin", ".pt", ".pth")) for n in names)
-    meta = json.loads((adapter / "emoomni_sft.json").read_text())
+    meta = json.loads((adapter / "emoomni_adapter.json").read_text())
     assert meta["base_model"] == str(tiny.resolve()) and meta["n_train"] == 4 and meta["global_step"] == 2
     model, processor = load_sft(adapter)
     inputs = omni_inputs(processor, [chat_messages(s, LABELS, root) for s in samples[5:7]], add_generation_prompt=True)
@@ -206,7 +207,7 @@ def test_resume_from_the_latest_checkpoint(tiny, data, records, tmp_path):
     steps = log2.dropna(subset=["loss"])["step"].tolist()
     assert steps == [1, 2, 3, 4]  # steps 1-2 restored from the checkpoint, not retrained
     assert log2.dropna(subset=["loss"])["loss"].tolist()[:2] == log1.dropna(subset=["loss"])["loss"].tolist()
-    meta = json.loads((first / "emoomni_sft.json").read_text())
+    meta = json.loads((first / "emoomni_adapter.json").read_text())
     assert meta["global_step"] == 4 and meta["resumed_from"] == "checkpoint-2"
     # the same call again is the cache; another style on the same directory is refused
     mtime = (first / "adapter_model.safetensors").stat().st_mtime_ns

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import os
 import io
+import os
 from pathlib import Path
 
 from emoomni.data.manifest import SkipReport

@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 from emoomni.data.manifest import ManifestError, Sample, SkipReport, resolve_media, write_manifest
 from emoomni.evaluate.predict import Prediction
 from emoomni.media import MediaError, MediaInfo, probe
+from emoomni.model import audio_in_video
 from emoomni.train.rewards import modality_weights
 
 log = logging.getLogger(__name__)
@@ -163,8 +164,6 @@ def _media(root: Path, rel: str) -> tuple[Path, MediaInfo]:
 
 def _ablate_one(s: Sample, root: Path, dest_root: Path, modality: str, report: SkipReport) -> Sample | None:
     """The ablated copy of one sample, or None when it is excluded (nothing to remove)."""
-    from emoomni.model import audio_in_video
-
     if modality == "text" and not (s.transcript and s.transcript.strip()):
         report.exclude("no transcript to remove")
         return None

@@ -26,7 +26,10 @@ from tqdm.auto import tqdm
 
 from emoomni.data.manifest import ManifestError, resolve_media
 from emoomni.data.omnibench import BenchItem
+from emoomni.evaluate.predict import generation_config
 from emoomni.media import MediaError
+from emoomni.model import decode, omni_inputs
+from emoomni.model.guided_stats import completion_lengths, stop_ids, teacher_forced_hidden
 from emoomni.prompts import delimit
 from emoomni.records import append_lines, checked_fields, load_journal, to_line, write_lines
 
@@ -232,8 +235,6 @@ def _prepared(sample: BenchItem, data_root: str | Path, max_pixels: int | None) 
 
 
 def _inputs(processor: Any, chats: list[list[dict]]) -> Any:
-    from emoomni.model import omni_inputs
-
     return omni_inputs(processor, chats, add_generation_prompt=True)
 
 
@@ -245,8 +246,6 @@ def _error(sample: BenchItem, e: BaseException) -> BenchAnswer:
 
 def _likeliest_letters(model: Any, processor: Any, inputs: Any, batch: Sequence[BenchItem]) -> list[str]:
     """Per item, the option letter the model finds likeliest as the first token of its reply."""
-    from emoomni.evaluate.stats import teacher_forced_hidden
-
     tok = getattr(processor, "tokenizer", processor)
     letter_ids = [tok.encode(letter, add_special_tokens=False)[0] for letter in LETTERS]
     empty = torch.zeros((inputs["input_ids"].shape[0], 0), dtype=torch.long)
@@ -259,9 +258,6 @@ def _likeliest_letters(model: Any, processor: Any, inputs: Any, batch: Sequence[
 def _run_batch(model: Any, processor: Any, batch: list[BenchItem], data_root: str | Path, gc: Any,
                max_pixels: int | None, mode: str = "generate") -> list[BenchAnswer]:
     """Answer one batch; items whose media fail get error records and the rest are answered together."""
-    from emoomni.evaluate.stats import completion_lengths, stop_ids
-    from emoomni.model import decode
-
     records: dict[str, BenchAnswer] = {}
     chats: dict[str, list[dict]] = {}
     for s in batch:
@@ -317,8 +313,6 @@ def answer_questions(model: Any, processor: Any, samples: Sequence[BenchItem], d
     torn last line left by a killed run is dropped and the file rewritten. Images are scaled down to at most
     ``max_pixels`` pixels (None: as they are). The model runs in eval mode (its mode is restored).
     """
-    from emoomni.evaluate.predict import generation_config
-
     ids = [s.id for s in samples]
     if len(set(ids)) != len(ids):
         raise ValueError("item ids must be unique")

@@ -3,7 +3,7 @@
 :func:`predict` formats each sample with :func:`emoomni.model.chat_messages`, builds left-padded inputs with
 :func:`emoomni.model.omni_inputs`, generates (greedy by default, multimodal placeholder ids suppressed),
 decodes with :func:`emoomni.model.decode`, and measures H_m / p_m at the guided tokens and p* with
-:mod:`emoomni.evaluate.stats`. Every finished batch is appended to a JSONL file of :class:`Prediction`
+:mod:`emoomni.model.guided_stats`. Every finished batch is appended to a JSONL file of :class:`Prediction`
 records; a rerun skips the sample ids already there, so a killed run resumes without losing or
 duplicating records.
 
@@ -29,8 +29,9 @@ import torch
 from tqdm.auto import tqdm
 
 from emoomni.data.manifest import Sample
-from emoomni.evaluate.stats import MODALITIES, completion_lengths, completion_stats, stop_ids
 from emoomni.labels import LABEL_SETS, LabelSet, extract_answer, label_set
+from emoomni.model import audio_in_video, chat_messages, decode, guided_token_ids, omni_inputs, placeholder_ids
+from emoomni.model.guided_stats import MODALITIES, completion_lengths, completion_stats, stop_ids
 from emoomni.omnicot import is_valid
 from emoomni.records import append_lines, checked_fields, load_journal, to_line, write_lines
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 class Prediction:
     """One model output: the text, its answer (Phi; None when unparseable), the gold label and the statistics.
 
-    ``stats`` maps each modality in :data:`~emoomni.evaluate.stats.MODALITIES` to ``{'entropy': H_m,
+    ``stats`` maps each modality in :data:`~emoomni.model.guided_stats.MODALITIES` to ``{'entropy': H_m,
     'prob': p_m}`` at its first generated guided token, or None when the token was not generated.
     ``p_star`` is the product of the gold label's token probabilities in the answer slot and
     ``p_star_mean`` their geometric mean (both None without a gold label). ``n_tokens`` counts the
@@ -123,8 +124,6 @@ def _resolve_labels(labels: str | LabelSet | Sequence[str]) -> LabelSet:
 
 def _plain_video(sample: Sample, data_root: str | Path) -> bool:
     """Whether the sample shows a video without its own audio track (the other rotary layout)."""
-    from emoomni.model import audio_in_video
-
     return bool(sample.video) and not audio_in_video(sample, data_root)
 
 
@@ -139,8 +138,6 @@ def _batches(samples: Sequence[Sample], data_root: str | Path, batch_size: int) 
 def generation_config(model: Any, processor: Any, max_new_tokens: int, do_sample: bool, temperature: float,
                        top_p: float, top_k: int) -> Any:
     """A copy of the model's generation config: greedy or sampling as asked, placeholders suppressed."""
-    from emoomni.model import placeholder_ids
-
     gc = copy.deepcopy(model.generation_config)
     tok = processor.tokenizer
     if gc.eos_token_id is None:
@@ -159,8 +156,6 @@ def generation_config(model: Any, processor: Any, max_new_tokens: int, do_sample
 def _run_batch(model: Any, processor: Any, batch: list[Sample], data_root: str | Path, ls: LabelSet, gc: Any,
                seed: int, include_transcript: bool, fps: float, size: int | dict) -> list[Prediction]:
     """Generate for one batch, measure the statistics and build its records."""
-    from emoomni.model import chat_messages, decode, guided_token_ids, omni_inputs
-
     start = time.perf_counter()
     chats = [chat_messages(s, ls.labels, data_root, include_transcript=include_transcript) for s in batch]
     inputs = omni_inputs(processor, chats, add_generation_prompt=True, fps=fps, size=size)

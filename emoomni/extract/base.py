@@ -127,7 +127,7 @@ def _load_builtin() -> None:
     """Import the modules whose classes register the built-in backends."""
     import importlib
 
-    for module in ("emoomni.extract.signal", "emoomni.extract.hf", "emoomni.extract.server"):
+    for module in ("emoomni.extract.signal", "emoomni.extract.hf_models", "emoomni.extract.server"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as e:

@@ -39,10 +39,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from emoomni.data.manifest import ManifestError, Sample, resolve_media
-from emoomni.extract.base import load_clip_audio, MODALITIES, Evidence, ExtractionError, Extractor, register
+from emoomni.extract.base import MODALITIES, Evidence, ExtractionError, Extractor, load_clip_audio, register
+from emoomni.extract.verify import Verdict, Verifier, llm_verdict, register_verifier
 from emoomni.media import MediaError
 from emoomni.prompts import Prompts
-from emoomni.verify import Verdict, Verifier, llm_verdict, register_verifier
 
 log = logging.getLogger(__name__)
 
@@ -414,7 +414,6 @@ class ServerVerifier(_ServerBackend, Verifier):
 
     def judge(self, items: Sequence[tuple[Evidence, str]], labels: Sequence[str]) -> list[Verdict]:
         """One Verdict per item; raise ServerBatchError (carrying the others' verdicts) if a request failed."""
-
         def one(i: int) -> Verdict:
             evidence, label = items[i]
             reply = self._chat(self.request_prompt(evidence, label, labels))

@@ -20,7 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from emoomni.data.manifest import Sample
+from emoomni.data.synthemo.voice import PROSODY
 from emoomni.extract.base import ExtractionError, Extractor, media_path, register
+from emoomni.extract.face_geometry import NoFaceError, describe, expression_change, suggest
+from emoomni.extract.fer_model import detect_faces, fer_probabilities
+from emoomni.extract.separability import acoustic_features
 from emoomni.media import MediaError, read_audio, read_frames
 from emoomni.omnicot import NO_SPEECH
 
@@ -59,8 +63,6 @@ class SignalVision(Extractor):
 
     @staticmethod
     def _geometry(frames: np.ndarray, path: Path, labels: Sequence[str]) -> str:
-        from emoomni.extract.face_geometry import NoFaceError, describe, expression_change, suggest
-
         try:
             change = expression_change(frames)
         except NoFaceError as e:
@@ -70,8 +72,6 @@ class SignalVision(Extractor):
 
     @staticmethod
     def _fer(frames: np.ndarray, path: Path, labels: Sequence[str]) -> str:
-        from emoomni.extract.fer_model import detect_faces, fer_probabilities
-
         frame = frames[len(frames) // 2]
         boxes = detect_faces(frame)
         if not boxes:
@@ -94,8 +94,6 @@ def _design_prototypes() -> dict[str, np.ndarray]:
     which themselves follow textbook prosody (sadness low, flat, quiet and slow; anger loud and fast;
     surprise high with a wide range). Nothing is fitted to labelled clips.
     """
-    from emoomni.data.synthemo.voice import PROSODY
-
     table = np.array([[p.pitch, p.range, np.log(p.amplitude), p.rate] for p in PROSODY.values()], dtype=float)
     z = (table - table.mean(0)) / table.std(0)
     return {k: np.append(v, 0.0) for k, v in zip(PROSODY, z)}
@@ -110,8 +108,6 @@ _FEATURES = ("pitch", "range", "loudness", "rate", "brightness")
 
 def prosody(audio: np.ndarray, sr: int = 16000) -> np.ndarray:
     """Pitch level, pitch range, loudness, speaking rate and brightness of one utterance."""
-    from emoomni.data.synthemo.check import acoustic_features
-
     f = acoustic_features(audio, sr)[13:]
     # [log q50, IQR, log q90/q10, log rms mean, log rms max, voiced fraction, span, onset rate, log centroid]
     return np.array([f[0], f[2], f[3], f[7], f[8]])

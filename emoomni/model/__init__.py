@@ -8,9 +8,9 @@
 
 from emoomni.model.chat import audio_in_video, chat_messages
 from emoomni.model.inputs import assistant_labels, omni_inputs
-from emoomni.model.tiny import build_tiny_omni
-from emoomni.model.tokens import (add_guided_tokens, answer_token_ids, decode, guided_token_ids, load_omni, placeholder_ids,
-                                  set_generation_defaults)
+from emoomni.model.tiny_thinker import build_tiny_omni
+from emoomni.model.tokens import (add_guided_tokens, answer_token_ids, decode, guided_token_ids, load_omni,
+                                  placeholder_ids, set_generation_defaults)
 
 __all__ = ["add_guided_tokens", "answer_token_ids", "assistant_labels", "audio_in_video", "build_tiny_omni", "chat_messages", "decode",
            "guided_token_ids", "load_omni", "omni_inputs", "placeholder_ids", "set_generation_defaults"]

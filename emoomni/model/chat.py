@@ -7,14 +7,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from emoomni.data.manifest import Sample, resolve_media
+from emoomni.media import probe
 from emoomni.prompts import SYSTEM, delimit, instruction
 
 
 @lru_cache(maxsize=4096)
 def _has_audio_track(path: str, mtime_ns: int) -> bool:
     """Whether a video file carries an audio stream (probed once per file version)."""
-    from emoomni.media import probe
-
     return probe(path).has_audio
 
 

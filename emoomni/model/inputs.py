@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from emoomni.media import MediaError, read_audio, read_frames
+
 SAMPLE_RATE = 16000
 
 
@@ -67,15 +69,11 @@ def sample_frames(frames: np.ndarray, native_fps: float | None, fps: float, fact
 
 def load_video(path: str, fps: float, factor: int = 2) -> np.ndarray:
     """Decode a video's frames, (frames, height, width, 3) uint8, sampled at about ``fps``."""
-    from emoomni.media import read_frames
-
     return sample_frames(read_frames(path), _native_fps(path), fps, factor)
 
 
 def load_audio(path: str) -> np.ndarray:
     """Decode a file's first audio stream as mono float32 at 16 kHz."""
-    from emoomni.media import MediaError, read_audio
-
     wav = read_audio(path, SAMPLE_RATE)
     if wav.size == 0:
         raise MediaError(f"{path}: the audio stream decodes to no samples")

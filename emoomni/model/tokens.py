@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from emoomni.omnicot import GUIDED_TOKENS
+from emoomni.pretrained import load_pretrained, load_processor
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +131,6 @@ def load_omni(name_or_path: str | os.PathLike[str], dtype: str = "float32", devi
     suppresses the multimodal placeholder ids.
     """
     from transformers import Qwen2_5OmniProcessor, Qwen2_5OmniThinkerForConditionalGeneration
-
-    from emoomni.hf import load_pretrained, load_processor
 
     processor = load_processor(Qwen2_5OmniProcessor, name_or_path)
     model = load_pretrained(Qwen2_5OmniThinkerForConditionalGeneration, name_or_path, dtype=dtype, device=device,

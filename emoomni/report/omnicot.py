@@ -10,8 +10,8 @@ import pandas as pd
 
 from emoomni.data.manifest import Sample
 from emoomni.extract.base import MODALITIES, Evidence
-from emoomni.verify import Verdict
-from emoomni.verify_rules import candidate_labels, reason_vote, lexical_emotion
+from emoomni.extract.verify import Verdict
+from emoomni.extract.verify_rules import candidate_labels, lexical_emotion, reason_vote
 
 
 def _group(s: Sample) -> str:

@@ -1,4 +1,4 @@
-"""Views of a :class:`~emoomni.report.inspect.TraceAnalysis`: static figures and tables, and an ipywidgets Inspector.
+"""Views of a :class:`~emoomni.evaluate.trace_analysis.TraceAnalysis`: static figures and tables, and an ipywidgets Inspector.
 
 The static views (:func:`figure_media`, :func:`trace_view`, :func:`guided_table`, :func:`figure_attention`,
 all in :func:`static_views`) need only matplotlib and pandas, so a book page can show a fixed sample.
@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from emoomni.data.manifest import Sample
+from emoomni.evaluate.registry import load_model
+from emoomni.evaluate.trace_analysis import SPANS, TraceAnalysis, trace_analysis
 from emoomni.omnicot import GUIDED_TOKENS
-from emoomni.report.inspect import SPANS, TraceAnalysis, token_html, trace_analysis
+from emoomni.report.trace_html import token_html
 
 SPAN_COLOURS = {"video": "#4C72B0", "audio": "#DD8452", "text": "#8C8C8C"}
 
@@ -106,7 +108,7 @@ def guided_table(analysis: TraceAnalysis) -> pd.DataFrame:
 
 
 def trace_view(analysis: TraceAnalysis, vmax: float | None = None) -> Html:
-    """The entropy-coloured trace (:func:`emoomni.report.inspect.token_html`) as a displayable object."""
+    """The entropy-coloured trace (:func:`emoomni.report.trace_html.token_html`) as a displayable object."""
     return Html(token_html(analysis, vmax=vmax))
 
 
@@ -129,10 +131,10 @@ class Inspector:
     """An ipywidgets UI: pick a model and a sample, run, and see media, the coloured trace, statistics and attention.
 
     ``models`` maps a name to a model directory (loaded lazily with
-    :func:`emoomni.evaluate.benchmarks.load_model`) or to a loaded ``(model, processor)`` pair. Analyses are
+    :func:`emoomni.evaluate.registry.load_model`) or to a loaded ``(model, processor)`` pair. Analyses are
     cached per (model, sample); ``hits`` and ``misses`` count cache use. ``widget`` is the top-level
     container; :meth:`select` and :meth:`run` drive it from code. Extra keyword arguments go to
-    :func:`~emoomni.report.inspect.trace_analysis`.
+    :func:`~emoomni.evaluate.trace_analysis.trace_analysis`.
     """
 
     def __init__(self, models: Mapping[str, ModelSpec], samples: Sequence[Sample], data_root: str | Path,
@@ -192,7 +194,6 @@ class Inspector:
             if isinstance(spec, tuple):
                 self._loaded[name] = spec
             else:
-                from emoomni.evaluate.benchmarks import load_model
 
                 self._loaded[name] = load_model(spec)
         return self._loaded[name]

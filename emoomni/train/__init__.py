@@ -21,7 +21,6 @@ _EXPORTS = {
     "chat_row": "emoomni.train.collator",
     "PretrainSettings": "emoomni.train.pretrain",
     "pretrain_base": "emoomni.train.pretrain",
-    "describe": "emoomni.train.pretrain",
     "SFTSettings": "emoomni.train.sft",
     "train_sft": "emoomni.train.sft",
     "load_sft": "emoomni.train.sft",

@@ -1,4 +1,4 @@
-"""The multimodal collator and the trainer plumbing shared by SFT and the description pre-training.
+"""The multimodal collator and the ``SFTTrainer`` built on it, shared by SFT and the description pre-training.
 
 A dataset row is ``{"id": sample id, "messages": JSON of the full chat}``: the chat (system, user with
 absolute media paths, assistant answer) is built once by :func:`emoomni.model.chat_messages` and kept
@@ -12,16 +12,13 @@ processor made: ``input_ids``, ``attention_mask``, ``labels``, ``pixel_values_vi
 ``position_ids``. Nothing is truncated: cutting a sequence would cut media placeholders away from
 their features.
 
-The plumbing: :func:`training_args` (one ``SFTConfig`` with every TRL default that matters set
-explicitly), :func:`make_trainer` (TRL ``SFTTrainer`` with this collator and ``skip_prepare_dataset``),
-:func:`run_training` (resume from the newest complete checkpoint, log CSV) and :func:`finished` (the
-cache check on a finished run's metadata).
+:func:`training_args` makes one ``SFTConfig`` from :class:`emoomni.train.settings.TrainerSettings` with
+every TRL default that matters set explicitly; :func:`make_trainer` builds TRL's ``SFTTrainer`` with this
+collator and ``skip_prepare_dataset``. Run bookkeeping (resuming, caching) is :mod:`emoomni.train.runs`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -31,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from emoomni.model import assistant_labels, omni_inputs
+from emoomni.train.settings import TrainerSettings
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +65,7 @@ class OmniCollator:
         return batch
 
 
-def training_args(out_dir: Path, *, learning_rate: float, lr_scheduler: str, warmup: float, weight_decay: float,
-                  max_grad_norm: float, per_device_batch_size: int, gradient_accumulation_steps: int, epochs: float,
-                  max_steps: int, save_steps: int, save_total_limit: int | None, logging_steps: int, bf16: bool,
-                  gradient_checkpointing: bool, seed: int, eval_steps: int | None, dataloader_num_workers: int = 0,
-                  **extra: Any) -> Any:
+def training_args(out_dir: Path, settings: TrainerSettings, eval_steps: int | None = None, **extra: Any) -> Any:
     """The ``SFTConfig`` both trainers use: custom collator, no dataset preparation, every TRL default set.
 
     A distributed launch (``WORLD_SIZE`` > 1) on a machine without CUDA runs on the CPU over gloo
@@ -83,17 +77,18 @@ def training_args(out_dir: Path, *, learning_rate: float, lr_scheduler: str, war
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         extra.setdefault("use_cpu", True)
 
+    s = settings
     return SFTConfig(
-        output_dir=str(out_dir), learning_rate=learning_rate, lr_scheduler_type=lr_scheduler, warmup_steps=warmup,
-        weight_decay=weight_decay, max_grad_norm=max_grad_norm, per_device_train_batch_size=per_device_batch_size,
-        per_device_eval_batch_size=per_device_batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
-        num_train_epochs=epochs, max_steps=max_steps, save_strategy="steps", save_steps=save_steps,
-        save_total_limit=save_total_limit, logging_steps=logging_steps, logging_first_step=True,
+        output_dir=str(out_dir), learning_rate=s.learning_rate, lr_scheduler_type=s.lr_scheduler, warmup_steps=s.warmup,
+        weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm, per_device_train_batch_size=s.per_device_batch_size,
+        per_device_eval_batch_size=s.per_device_batch_size, gradient_accumulation_steps=s.gradient_accumulation_steps,
+        num_train_epochs=s.epochs, max_steps=s.max_steps, save_strategy="steps", save_steps=s.save_steps,
+        save_total_limit=s.save_total_limit, logging_steps=s.logging_steps, logging_first_step=True,
         eval_strategy="steps" if eval_steps else "no", eval_steps=eval_steps or None, prediction_loss_only=True,
-        bf16=bf16, fp16=False, gradient_checkpointing=gradient_checkpointing, seed=seed, data_seed=seed,
+        bf16=s.bf16, fp16=False, gradient_checkpointing=s.gradient_checkpointing, seed=s.seed, data_seed=s.seed,
         remove_unused_columns=False, dataset_kwargs={"skip_prepare_dataset": True}, max_length=None,
         packing=False, padding_free=False, assistant_only_loss=False, completion_only_loss=False, loss_type="nll",
-        report_to="none", dataloader_num_workers=dataloader_num_workers,
+        report_to="none", dataloader_num_workers=s.dataloader_num_workers,
         dataloader_pin_memory=torch.cuda.is_available(), **extra)
 
 
@@ -108,49 +103,3 @@ def make_trainer(model: Any, processor: Any, rows: list[dict], eval_rows: list[d
     return SFTTrainer(model=model, args=args, data_collator=OmniCollator(processor, fps=fps, size=size),
                       train_dataset=Dataset.from_list(rows),
                       eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None, processing_class=processor)
-
-
-def data_key(rows: Sequence[dict]) -> str:
-    """A hash of exactly what is trained on (chats, answers, media paths)."""
-    h = hashlib.sha256()
-    for r in rows:
-        h.update(r["messages"].encode())
-    return h.hexdigest()[:16]
-
-
-def latest_checkpoint(out_dir: str | Path) -> Path | None:
-    """The newest complete ``checkpoint-N`` (its ``trainer_state.json`` written last) in ``out_dir``, or None."""
-    out = Path(out_dir)
-    if not out.is_dir():
-        return None
-    done = [p for p in out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
-            and (p / "trainer_state.json").is_file()]
-    return max(done, key=lambda p: int(p.name.split("-")[-1])) if done else None
-
-
-def finished(out_dir: str | Path, settings: Any, data: str, subdir: str, meta_name: str) -> Path | None:
-    """The finished result under ``out_dir/subdir`` when its metadata has these exact settings and data."""
-    path = Path(out_dir) / subdir / meta_name
-    if not path.exists():
-        return None
-    meta = json.loads(path.read_text())
-    if meta.get("settings") == json.loads(json.dumps(dataclasses.asdict(settings))) and meta.get("data_key") == data:
-        return path.parent
-    return None
-
-
-def run_training(trainer: Any, out: Path) -> dict:
-    """Train, resuming from the newest complete checkpoint; write the log CSV; returns what happened."""
-    import pandas as pd
-
-    last = latest_checkpoint(out)
-    start = json.loads((last / "trainer_state.json").read_text())["global_step"] if last else 0
-    if last:
-        log.info("resuming from %s (step %d)", last, start)
-    result = trainer.train(resume_from_checkpoint=str(last) if last else None)
-    state = {"resumed_from": last.name if last else None, "start_step": start,
-             "global_step": trainer.state.global_step, "metrics": result.metrics}
-    if trainer.is_world_process_zero():
-        pd.DataFrame(trainer.state.log_history).to_csv(out / "log_history.csv", index=False)
-        (out / "train_state.json").write_text(json.dumps(state, indent=1, default=str))
-    return state

@@ -23,7 +23,7 @@ loss and only carries images):
   over ``prompt + completion prefix + gold answer slot`` through TRL's own fused, chunked
   ``_get_per_token_logps_and_entropies(compute_entropy=True)`` (no ``(batch, time, vocab)`` logits), the
   entropy H_m and chosen-token probability p_m at each guided token and p* of the gold answer, with
-  the conventions of :mod:`emoomni.evaluate.stats`, and hands them to the rewards as the columns
+  the conventions of :mod:`emoomni.model.guided_stats`, and hands them to the rewards as the columns
   ``guided_stats`` and ``p_star``. Completions reach the rewards decoded with the guided tokens kept
   (TRL's own decoding drops special tokens, which would make every trace invalid).
 
@@ -71,16 +71,23 @@ from typing import Any
 import torch
 
 from emoomni import ledger
-from emoomni.data.manifest import Sample
+from emoomni.data.manifest import Sample, read_manifest
+from emoomni.labels import label_set
+from emoomni.model import chat_messages, load_omni, placeholder_ids
+from emoomni.settings import settings_file
+from emoomni.train.grpo_trainer import DymeGRPOTrainer
+from emoomni.train.lora import lora_model
 from emoomni.train.rewards import reward_functions
-from emoomni.train.sft import LANGUAGE_MODEL_LINEARS, META, SCHEDULERS, _abs
+from emoomni.train.runs import (ADAPTER_META, check_out_dir, data_key, finished, run_training, save_adapter,
+                                source_id)
+from emoomni.train.settings import LoRASettings, TrainerSettings
 
 log = logging.getLogger(__name__)
 
 
 
 @dataclass(frozen=True)
-class GRPOSettings:
+class GRPOSettings(TrainerSettings, LoRASettings):
     """DyME-GRPO settings. Every GRPO knob is explicit: TRL's defaults (``dapo`` loss, ``beta = 0``) differ."""
 
     alpha: float = 0.1
@@ -89,14 +96,8 @@ class GRPOSettings:
     """Reward functions by name (:data:`emoomni.train.rewards.REWARDS`); ``modality`` gets weight alpha, others 1."""
     track_modality: bool = True
     """Measure H_m, p_m and p* even when alpha is 0 (for the logs); False skips that pass then."""
-    rank: int = 8
-    """LoRA rank of the GRPO adapter."""
-    lora_alpha: int = 32
     dropout: float = 0.0
-    target_modules: str = LANGUAGE_MODEL_LINEARS
-    train_guided_tokens: bool = True
-    train_answer_tokens: bool = False
-    """Also train the answer tokens' rows (see :class:`emoomni.train.sft.SFTSettings`)."""
+    """LoRA dropout of the GRPO adapter (off: the policy's log-probabilities stay deterministic)."""
     loss_type: str = "grpo"
     """TRL loss: ``grpo`` normalises per sequence as the paper's Eq. 10."""
     beta: float = 0.04
@@ -115,30 +116,18 @@ class GRPOSettings:
     num_iterations: int = 1
     """Policy updates per generation batch (mu); above 1, TRL computes old log-probs."""
     learning_rate: float = 1e-6
-    lr_scheduler: str = "constant"
-    warmup: float = 0.0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
     per_device_batch_size: int = 8
     """Completions per device and micro-batch (a multiple of num_generations divides the groups evenly)."""
-    gradient_accumulation_steps: int = 1
-    epochs: float = 1.0
-    max_steps: int = -1
-    save_steps: int = 50
-    save_total_limit: int | None = 3
-    logging_steps: int = 1
-    bf16: bool = False
     dtype: str = "float32"
-    gradient_checkpointing: bool = False
-    seed: int = 0
+    """Dtype the SFT model loads in."""
     max_train_samples: int | None = None
     """Prompts to train on (the first ones); None: all."""
-    include_transcript: bool = True
-    fps: float = 4.0
-    frame_size: int = 112
-    dataloader_num_workers: int = 0
     report_to: tuple[str, ...] = ("tensorboard",)
     """Trainer log sinks besides the CSV (``tensorboard`` writes ``out/runs``)."""
+
+    def __post_init__(self) -> None:
+        TrainerSettings.__post_init__(self)
+        LoRASettings.__post_init__(self)
 
 
 def reward_weights(settings: GRPOSettings) -> tuple[list[str], list[float]]:
@@ -156,9 +145,6 @@ def reward_weights(settings: GRPOSettings) -> tuple[list[str], list[float]]:
 def grpo_rows(samples: Sequence[Sample], data_root: str | Path, label_set_name: str,
               settings: GRPOSettings) -> list[dict[str, str]]:
     """GRPO prompts: per sample the chat (system and user turns) as JSON, the gold label and the label set."""
-    from emoomni.labels import label_set
-    from emoomni.model import chat_messages
-
     labels = label_set(label_set_name).labels
     chosen = list(samples)[: settings.max_train_samples] if settings.max_train_samples else list(samples)
     rows = []
@@ -171,17 +157,15 @@ def grpo_rows(samples: Sequence[Sample], data_root: str | Path, label_set_name: 
     return rows
 
 
+def grpo_config(out_dir: str | Path, settings: GRPOSettings, processor: Any, weights: Sequence[float],
+                **extra: Any) -> Any:
+    """The ``GRPOConfig`` with every setting that matters taken from ``settings`` (none left to TRL's defaults).
 
-def grpo_config(out_dir: str | Path, settings: GRPOSettings, processor: Any, **extra: Any) -> Any:
-    """The ``GRPOConfig`` with every setting that matters taken from ``settings`` (none left to TRL's defaults)."""
+    ``weights`` are the reward weights of :func:`reward_weights`, in the order of the trainer's reward functions.
+    """
     from trl import GRPOConfig
 
-    from emoomni.model import placeholder_ids
-
     s = settings
-    if s.lr_scheduler not in SCHEDULERS:
-        raise ValueError(f"lr_scheduler {s.lr_scheduler!r} is not one of {SCHEDULERS}")
-    names, weights = reward_weights(s)
     if not torch.cuda.is_available():
         extra.setdefault("use_cpu", True)
     return GRPOConfig(
@@ -193,7 +177,7 @@ def grpo_config(out_dir: str | Path, settings: GRPOSettings, processor: Any, **e
         gradient_accumulation_steps=s.gradient_accumulation_steps, num_train_epochs=s.epochs, max_steps=s.max_steps,
         save_strategy="steps", save_steps=s.save_steps, save_total_limit=s.save_total_limit,
         logging_steps=s.logging_steps, logging_first_step=True, bf16=s.bf16, fp16=False,
-        gradient_checkpointing=s.gradient_checkpointing, seed=s.seed, data_seed=s.seed, reward_weights=weights,
+        gradient_checkpointing=s.gradient_checkpointing, seed=s.seed, data_seed=s.seed, reward_weights=list(weights),
         disable_dropout=True, mask_truncated_completions=False, importance_sampling_level="token",
         remove_unused_columns=False, report_to=list(s.report_to),
         dataloader_num_workers=s.dataloader_num_workers, dataloader_pin_memory=torch.cuda.is_available(),
@@ -202,8 +186,6 @@ def grpo_config(out_dir: str | Path, settings: GRPOSettings, processor: Any, **e
 
 def rows_key(rows: Sequence[dict]) -> str:
     """A hash of exactly what GRPO trains on: each prompt's chat and gold label."""
-    from emoomni.train.collator import data_key
-
     return data_key([{"messages": r["prompt"] + r["gold"]} for r in rows])
 
 
@@ -213,26 +195,19 @@ def make_grpo_trainer(model_path: str | os.PathLike, rows: list[dict], out_dir: 
     from datasets import Dataset
     from transformers import set_seed
 
-    from emoomni.labels import label_set
-    from emoomni.model import load_omni
-    from emoomni.train.grpo_trainer import DymeGRPOTrainer
-    from emoomni.train.sft import SFTSettings, lora_model
-
     if not rows:
         raise ValueError("no GRPO prompts")
     s = settings
     model, processor = load_omni(model_path, dtype=s.dtype)
     set_seed(s.seed)
-    lora = SFTSettings(rank=s.rank, alpha=s.lora_alpha, dropout=s.dropout, target_modules=s.target_modules,
-                       train_guided_tokens=s.train_guided_tokens, train_answer_tokens=s.train_answer_tokens)
     labels = [c for name in dict.fromkeys(r["label_set"] for r in rows) for c in label_set(name).labels]
-    model = lora_model(model, processor, lora, labels)
-    args = grpo_config(out_dir, s, processor, **extra_args)
-    names, _ = reward_weights(s)
+    model = lora_model(model, processor, s, labels)
+    names, weights = reward_weights(s)
+    args = grpo_config(out_dir, s, processor, weights, **extra_args)
     trainer = DymeGRPOTrainer(model=model, reward_funcs=reward_functions(names), args=args,
                                train_dataset=Dataset.from_list(rows), processing_class=processor,
                                fps=s.fps, frame_size=s.frame_size, track_modality=s.track_modality or s.alpha != 0)
-    trainer.emoomni_meta = {"base_model": _abs(model_path), "data_key": rows_key(rows),
+    trainer.emoomni_meta = {"base_model": source_id(model_path), "data_key": rows_key(rows),
                             "settings": dataclasses.asdict(s), "n_train": len(rows), "stage": "grpo"}
     return trainer
 
@@ -245,21 +220,20 @@ def train_grpo(model_path: str | os.PathLike, samples: Sequence[Sample], data_ro
     (after a kill, or with a larger ``max_steps``) and refuses a directory of other settings or data; a
     finished run with the same settings and data is returned as is. The adapter lands in
     ``out_dir/adapter`` (loadable with :func:`emoomni.train.sft.load_sft`), the log in
-    ``out_dir/log_history.csv`` and TensorBoard events in ``out_dir/runs``.
+    ``out_dir/log_history.csv`` and TensorBoard events in ``out_dir/runs``. A finished run counts only
+    when it started from this ``model_path``: a stale run of another SFT model trains again.
     """
-    from emoomni.train.collator import finished, run_training
-    from emoomni.train.sft import _check_out_dir, save_adapter
-
     out = Path(out_dir)
     rows = grpo_rows(samples, data_root, label_set_name, settings)
     key = rows_key(rows)
-    done = finished(out, settings, key, "adapter", META)
+    done = finished(out, settings, key, model_path, "adapter", ADAPTER_META)
     if done is not None:
         ledger.note(f"GRPO alpha={settings.alpha:g}", done, reused=True)
         return done
-    _check_out_dir(out, {"base_model": _abs(model_path), "data_key": key, "settings": dataclasses.asdict(settings)}, write=False)
+    check_out_dir(out, {"base_model": source_id(model_path), "data_key": key, "settings": dataclasses.asdict(settings)},
+                  write=False)
     trainer = make_grpo_trainer(model_path, rows, out, settings)
-    _check_out_dir(out, trainer.emoomni_meta, write=trainer.is_world_process_zero())
+    check_out_dir(out, trainer.emoomni_meta, write=trainer.is_world_process_zero())
     trainer.accelerator.wait_for_everyone()
     state = run_training(trainer, out)
     adapter = save_adapter(trainer, out / "adapter", {k: state[k] for k in ("resumed_from", "start_step")})
@@ -269,15 +243,11 @@ def train_grpo(model_path: str | os.PathLike, samples: Sequence[Sample], data_ro
 
 def load_settings(path: str | Path | None, **overrides: Any) -> GRPOSettings:
     """GRPOSettings from a YAML mapping of its fields (unknown keys raise), with overrides on top."""
-    from emoomni.config import settings_file
-
     return settings_file(GRPOSettings, path, **overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
     """Command line: ``python -m emoomni.train.grpo --model M --manifest F --data-root D --out O --alpha A``."""
-    from emoomni.data.manifest import read_manifest
-
     p = argparse.ArgumentParser(prog="python -m emoomni.train.grpo", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="the SFT model merged into its base (a directory or hub id)")
     p.add_argument("--manifest", required=True, help="manifest JSONL of the training clips (gold labels)")

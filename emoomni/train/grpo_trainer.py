@@ -19,11 +19,10 @@ from trl.models import unwrap_model_for_generation
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import pad
 
-from emoomni.evaluate.stats import _first_guided, _slots, _trimmed, unwrap_thinker
 from emoomni.model import decode, guided_token_ids
+from emoomni.model.guided_stats import answer_slots, first_guided, trim_completions, unwrap_thinker
 from emoomni.train.media_rows import collate_media, omni_rows, rope_positions
-from emoomni.train.rewards import (MODALITIES, accuracy_score, format_score, modality_entropy_reward,
-                                   modality_weights)
+from emoomni.train.rewards import MODALITIES, accuracy_score, format_score, modality_entropy_reward, modality_weights
 
 
 class DymeGRPOTrainer(GRPOTrainer):
@@ -143,9 +142,9 @@ class DymeGRPOTrainer(GRPOTrainer):
         padded = torch.full((len(completion_ids), width), tok.pad_token_id, dtype=torch.long)
         for b, c in enumerate(completion_ids):
             padded[b, :len(c)] = torch.tensor(c, dtype=torch.long)
-        rows, with_stop = _trimmed(padded, stops)
-        seqs, kept_len, spans = _slots(tok, rows, golds)
-        found = _first_guided(rows, self.guided_ids)
+        rows, with_stop = trim_completions(padded, stops)
+        seqs, kept_len, spans = answer_slots(tok, rows, golds)
+        found = first_guided(rows, self.guided_ids)
         logp, ent = self._score_sequences(seqs, media)
         if all(j < kept_len[b] for b, _, j in found):
             g_logp, g_ent = logp, ent  # every guided token lies before the answer slot: one pass

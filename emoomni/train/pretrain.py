@@ -24,10 +24,10 @@ Decisions.
   clips, so no later evaluation clip is ever seen here.
 - Task: description, not recognition. The user turn shows the clip (video with its own audio track)
   and the transcript, as in SFT, but asks to describe the face, the voice and the words
-  (:data:`INSTRUCTIONS`); the answer (:func:`describe`) has one line per modality, face, voice, words.
+  (:data:`INSTRUCTIONS`); the answer (:func:`emoomni.extract.descriptions.describe`) has one line per modality, face, voice, words.
   The face and voice lines open with the sentence the offline extractors would write for the clip's
-  designed cue (:func:`modality_sentence`: the face geometry's change of expression, the voice's
-  prosody) and close with a short phrase for the cue in one of three styles (:data:`TEMPLATES`),
+  designed cue (:func:`emoomni.extract.descriptions.modality_sentence`: the face geometry's change of expression, the voice's
+  prosody) and close with a short phrase for the cue in one of three styles (:data:`emoomni.extract.descriptions.TEMPLATES`),
   picked per clip with its instruction, so the wording follows from the request and only the cues
   have to be perceived; the words line quotes the transcript. This stands in for what a large
   omni-modal model knows before SFT: the words for faces and voices, and how to say what it sees and
@@ -41,7 +41,7 @@ Decisions.
   :func:`emoomni.model.load_omni`. Checkpoints every ``save_steps`` make a killed run resume; a
   finished run with the same settings and data is reused.
 
-Cost and what it buys (default profile: the tiny thinker of :mod:`emoomni.model.tiny`, lr 3e-3,
+Cost and what it buys (default profile: the tiny thinker of :mod:`emoomni.model.tiny_thinker`, lr 3e-3,
 2-core CPU). The language phase, 12,800 rows in 800 steps of 16, takes 174 s and ends at a loss
 below 0.02; the descriptions, 5 epochs of 300 clips plus 120 replayed language rows (265 steps of
 8), take 136 s. :func:`cue_recognition` measures the cues directly (notebook 03 shows it): on the
@@ -65,7 +65,14 @@ from typing import Any
 
 from emoomni import ledger
 from emoomni.data.manifest import Sample
-from emoomni.train.collator import chat_row
+from emoomni.data.synthemo.design import CLASSES
+from emoomni.data.synthemo.text import sentence
+from emoomni.extract.descriptions import describe
+from emoomni.model import assistant_labels, chat_messages, load_omni, omni_inputs
+from emoomni.prompts import SYSTEM, delimit
+from emoomni.train.collator import chat_row, make_trainer, training_args
+from emoomni.train.runs import check_out_dir, data_key, finished, run_training, source_id
+from emoomni.train.settings import TrainerSettings
 
 log = logging.getLogger(__name__)
 
@@ -78,40 +85,6 @@ INSTRUCTIONS = (
     "Look at the face, listen to the voice and read the words, then describe each of them.",
     "How do the face, the voice and the words come across? Answer in three short parts.",
 )
-# Per style: the closing phrase of the face, voice and words lines (``{}`` takes the cue phrase) and the
-# no-speech line. Every line opens with the same wording the offline extractors use for that modality.
-TEMPLATES = (
-    (("The face looks {}.", "The voice sounds {}.", "The words sound {}."), "No speech is heard."),
-    (("The person looks {}.", "The voice is {}.", "The words are {}."), "No speech is heard."),
-    (("Face: {}.", "Voice: {}.", "Words: {}."), "Words: none."),
-)
-# Phrases per modality and cue; style k uses phrase k % 2. Voice phrases follow SynthEmo's prosody
-# (:data:`emoomni.data.synthemo.voice.PROSODY`), face phrases its geometry, in words the tiny tokenizer knows.
-FACE = {
-    "neutral": ("calm", "neutral"),
-    "happy": ("happy, with a smile", "smiling"),
-    "sad": ("sad", "sad, with the brows raised inside"),
-    "angry": ("angry, with lowered brows", "angry"),
-    "worried": ("worried, with wide eyes", "anxious"),
-    "surprised": ("surprised, with raised brows and an open mouth", "surprised"),
-}
-VOICE = {
-    "neutral": ("calm and flat", "flat"),
-    "happy": ("bright, high and fast", "happy"),
-    "sad": ("low, slow and quiet", "sad and quiet"),
-    "angry": ("loud and fast", "angry and loud"),
-    "worried": ("high, fast and quiet", "anxious"),
-    "surprised": ("very high and loud", "surprised"),
-}
-WORDS = {
-    "neutral": ("neutral", "plain"),
-    "happy": ("happy", "joyful"),
-    "sad": ("sad", "sad"),
-    "angry": ("angry", "angry"),
-    "worried": ("worried", "fearful"),
-    "surprised": ("surprised", "surprised"),
-}
-PHRASES = {"vision": FACE, "audio": VOICE, "text": WORDS}
 # Requests of the text-only language rows, one per description style: quote the words, then name how they sound.
 LANGUAGE_INSTRUCTIONS = (
     "Quote these words and say how they sound.",
@@ -120,74 +93,9 @@ LANGUAGE_INSTRUCTIONS = (
 )
 
 
-def _face_change(cue: str):
-    """The change of expression SynthEmo draws for a face cue, in the face-geometry measurements' terms."""
-    from emoomni.extract.face_geometry import Change
-
-    return {
-        "neutral": Change(0.0, 0.0, 1.0, 0.0, 0.0),
-        "happy": Change(0.0, 0.0, 1.0, 0.1, 0.0),
-        "sad": Change(0.0, 0.0, 0.8, -0.1, 0.0),
-        "angry": Change(-0.1, -0.1, 0.8, -0.1, 0.0),
-        "worried": Change(0.1, 0.1, 1.3, -0.1, 0.1),
-        "surprised": Change(0.1, 0.0, 1.3, 0.0, 0.1),
-    }[cue]
-
-
-def modality_sentence(modality: str, cue: str) -> str:
-    """The extractors' kind of sentence for a designed cue: face geometry or voice prosody (no emotion named).
-
-    >>> modality_sentence("vision", "happy")
-    'Over the clip the mouth corners turn up.'
-    >>> modality_sentence("audio", "sad")
-    'The voice is low-pitched with a flat, narrow pitch range; it is soft and the speech is slow, with a neutral timbre.'
-    """
-    from emoomni.data.synthemo.design import CLASSES
-    from emoomni.extract import face_geometry
-    from emoomni.extract.signal import PROTOTYPES, SignalAudio
-
-    if modality == "vision":
-        return face_geometry.describe(_face_change(cue))
-    if modality == "audio":
-        return SignalAudio.text(PROTOTYPES[cue], CLASSES).split(" Reason:")[0]
-    raise ValueError(f"no sentence for modality {modality!r}")
-
-
 def _pick(key: str, n: int) -> int:
     """A fixed choice among ``n`` from a key (a hash; the same every run)."""
     return int(hashlib.sha256(key.encode()).hexdigest(), 16) % n
-
-
-def describe(cues: Mapping[str, str], style: int = 0, transcript: str | None = None) -> str:
-    """A plain-words description of each modality's cue (face, voice, words) in one of the styles, one line each.
-
-    The face and voice lines open with what the offline extractors would measure for the cue; the words
-    line quotes the transcript when one is given. An empty transcript gets the style's no-speech line.
-
-    >>> print(describe({"vision": "angry", "audio": "neutral", "text": "worried"}, 0, "Watch out."))
-    Over the clip the brows lower, their inner ends pull down into a frown, the eyes narrow, the mouth corners turn down. The face looks angry, with lowered brows.
-    The voice is at a middling pitch with a moderate pitch range; it is of moderate loudness and the speech is at an even pace, with a neutral timbre. The voice sounds calm and flat.
-    The speaker says: "Watch out." The words sound worried.
-    >>> describe({"vision": "happy", "audio": "sad", "text": "neutral"}, 2, transcript="").splitlines()[-1]
-    'Words: none.'
-    """
-    parts, silent = TEMPLATES[style]
-    out = []
-    for modality, part in zip(("vision", "audio", "text"), parts):
-        cue = cues[modality]
-        if cue not in PHRASES[modality]:
-            raise ValueError(f"no description for {modality} cue {cue!r}")
-        phrases = PHRASES[modality][cue]
-        closing = part.format(phrases[style % len(phrases)])
-        if modality != "text":
-            out.append(f"{modality_sentence(modality, cue)} {closing}")
-        elif transcript is not None and not transcript.strip():
-            out.append(silent)
-        elif transcript is not None:
-            out.append(f'The speaker says: "{transcript.strip()}" {closing}')
-        else:
-            out.append(closing)
-    return "\n".join(out)
 
 
 def description_messages(sample: Sample, data_root: str | Path, include_transcript: bool = True,
@@ -197,9 +105,6 @@ def description_messages(sample: Sample, data_root: str | Path, include_transcri
     The style (instruction and answer wording) is a fixed choice per clip, from a hash of its id. The
     answer describes ``cues`` when given (to score counterfactual descriptions), else the clip's own.
     """
-    from emoomni.model import chat_messages
-    from emoomni.prompts import delimit
-
     if "cues" not in sample.meta:
         raise KeyError(f"sample {sample.id!r} has no meta['cues'] to describe")
     style = _pick(f"{sample.id}/style", len(INSTRUCTIONS))
@@ -230,11 +135,6 @@ def language_rows(n: int, seed: int) -> list[dict[str, str]]:
     """
     import numpy as np
 
-    from emoomni.data.synthemo.design import CLASSES
-    from emoomni.data.synthemo.text import sentence
-    from emoomni.prompts import SYSTEM, delimit
-    from emoomni.train.collator import chat_row
-
     rng = np.random.default_rng([seed, 0x1A96])
     rows = []
     for i in range(n):
@@ -250,8 +150,8 @@ def language_rows(n: int, seed: int) -> list[dict[str, str]]:
 
 
 @dataclass(frozen=True)
-class PretrainSettings:
-    """Description pre-training of the tiny base (full fine-tuning)."""
+class PretrainSettings(TrainerSettings):
+    """Description pre-training of the tiny base (full fine-tuning): the shared trainer block and its data."""
 
     split: str = "pretrain"
     """The SynthEmo split to train on (disjoint from the SFT and test splits)."""
@@ -261,24 +161,11 @@ class PretrainSettings:
     """Peak learning rate (AdamW); 3e-3 learned the description format faster than 1e-3 or 1e-2 on the tiny model."""
     lr_scheduler: str = "cosine"
     warmup: float = 0.03
-    """Warm-up: a fraction of the steps when below 1, else a number of steps."""
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
     per_device_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
     epochs: float = 2.0
-    max_steps: int = -1
-    """Optimizer steps; -1 trains for ``epochs``."""
     save_steps: int = 25
     save_total_limit: int | None = 1
     logging_steps: int = 5
-    bf16: bool = False
-    gradient_checkpointing: bool = False
-    seed: int = 0
-    include_transcript: bool = True
-    fps: float = 4.0
-    frame_size: int = 112
-    dataloader_num_workers: int = 0
     language_samples: int = 0
     """Text-only rows (:func:`language_rows`) of the language phase, one pass before the descriptions; 0 skips it."""
     language_batch_size: int = 16
@@ -311,30 +198,15 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
 
 def _train_full(model_dir: Path, rows: list[dict], out: Path, s: PretrainSettings, what: str) -> Path:
     """Full fine-tuning of ``model_dir`` on chat ``rows`` into ``out/model`` (cached, resumable)."""
-    from emoomni.model import load_omni
-    from emoomni.train.collator import data_key, finished, latest_checkpoint, make_trainer, run_training, training_args
-
     key = data_key(rows)
-    done = finished(out, s, key, "model", META)
+    done = finished(out, s, key, model_dir, "model", META)
     if done is not None:
         ledger.note(what, done, reused=True)
         return done
-    run = {"base_model": str(Path(model_dir).resolve()), "data_key": key, "settings": dataclasses.asdict(s)}
-    if (out / "run.json").exists() and latest_checkpoint(out) is not None:
-        theirs = json.loads((out / "run.json").read_text())
-        mine = _comparable(run)
-        if _comparable(theirs) != mine:
-            raise ValueError(f"{out} holds checkpoints of another pre-training run; choose another out_dir")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "run.json").write_text(json.dumps(run, indent=1, sort_keys=True))
+    run = {"base_model": source_id(model_dir), "data_key": key, "settings": dataclasses.asdict(s)}
+    check_out_dir(out, run)
     model, processor = load_omni(model_dir)
-    args = training_args(
-        out, learning_rate=s.learning_rate, lr_scheduler=s.lr_scheduler, warmup=s.warmup,
-        weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm, per_device_batch_size=s.per_device_batch_size,
-        gradient_accumulation_steps=s.gradient_accumulation_steps, epochs=s.epochs, max_steps=s.max_steps,
-        save_steps=s.save_steps, save_total_limit=s.save_total_limit, logging_steps=s.logging_steps, bf16=s.bf16,
-        gradient_checkpointing=s.gradient_checkpointing, seed=s.seed, eval_steps=None,
-        dataloader_num_workers=s.dataloader_num_workers)
+    args = training_args(out, s)
     trainer = make_trainer(model, processor, rows, None, args, s.fps, s.frame_size)
     state = run_training(trainer, out)
     target = out / "model"
@@ -349,18 +221,10 @@ def _train_full(model_dir: Path, rows: list[dict], out: Path, s: PretrainSetting
     return target
 
 
-def _comparable(run: dict[str, Any]) -> dict[str, Any]:
-    resumable = ("max_steps", "epochs", "save_steps", "logging_steps", "save_total_limit", "dataloader_num_workers")
-    return {**run, "settings": {k: v for k, v in run["settings"].items() if k not in resumable}}
-
-
 def description_scores(model: Any, processor: Any, sample: Sample, data_root: str | Path, modality: str,
                        batch_size: int = 6) -> dict[str, float]:
     """Per cue: the summed log-probability of the clip's description with ``modality``'s cue replaced by it."""
     import torch
-
-    from emoomni.data.synthemo.design import CLASSES
-    from emoomni.model import assistant_labels, omni_inputs
 
     chats = [description_messages(sample, data_root, cues={**sample.meta["cues"], modality: cue}) for cue in CLASSES]
     scores: list[float] = []
@@ -383,8 +247,6 @@ def cue_recognition(model: Any, processor: Any, samples: Sequence[Sample], data_
     that modality's cue replaced by each of the six (:func:`description_scores`); the likeliest is the
     model's reading. Returns per modality ``{"accuracy", "n", "chance"}``.
     """
-    from emoomni.data.synthemo.design import CLASSES
-
     model.eval()
     hits: dict[str, list[bool]] = {m: [] for m in modalities}
     for sample in samples:

@@ -53,11 +53,11 @@ def parse_verdict(text: str) -> tuple[bool, str | None]:
     >>> parse_verdict("yes")
     Traceback (most recent call last):
     ...
-    emoomni.verify.VerdictParseError: a 'yes' without an analysis
+    emoomni.extract.verify.VerdictParseError: a 'yes' without an analysis
     >>> parse_verdict("ist Kuh blau 3")
     Traceback (most recent call last):
     ...
-    emoomni.verify.VerdictParseError: reply does not start with yes or no: 'ist Kuh blau 3'
+    emoomni.extract.verify.VerdictParseError: reply does not start with yes or no: 'ist Kuh blau 3'
     """
     cleaned = re.sub(r"<think>.*?</think>", "", text or "", flags=re.S).strip()
     m = re.match(r"^[\W_]*(yes|no)\b[\W_]*", cleaned, flags=re.I)
@@ -101,7 +101,7 @@ def make_verifier(name: str, **options: Any) -> Verifier:
     """Instantiate the verifier registered as ``name``."""
     import importlib
 
-    for module in ("emoomni.verify_rules", "emoomni.extract.hf", "emoomni.extract.server"):
+    for module in ("emoomni.extract.verify_rules", "emoomni.extract.hf_models", "emoomni.extract.server"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as e:

@@ -1,9 +1,9 @@
 """Tiny, randomly initialised models of the real extractor and verifier architectures.
 
 Each builder makes a model of the exact transformers class the paper-scale profile loads
-(Qwen3-VL, Qwen2-Audio, Whisper, Qwen3) with its real processor, at hidden sizes of 32-64 and
+(Qwen3-VL, Qwen2-Audio, Whisper, Qwen3, and a Qwen2.5-Omni thinker as a server loads it) with its real processor, at hidden sizes of 32-64 and
 one or two layers, and saves both with ``save_pretrained`` (safetensors) into a directory that
-:func:`emoomni.hf.load_pretrained` and ``AutoProcessor`` load back. Tests and the embedded
+:func:`emoomni.pretrained.load_pretrained` and ``AutoProcessor`` load back. Tests and the embedded
 default thereby run the same code path as the real models; the replies are gibberish. Every
 builder is deterministic (its own seeded RNG), takes a few seconds and writes at most a few MB.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from emoomni.tiny import CHATML_TEMPLATE, corpus, qwen_tokenizer
+from emoomni.model.tiny_tokenizer import CHATML_TEMPLATE, corpus, qwen_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,21 @@ QWEN2_AUDIO_TEMPLATE = (
     "{{ '<|im_end|>\n' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+OMNI_TOKENS = {"image_token": "<|IMAGE|>", "video_token": "<|VIDEO|>", "audio_token": "<|AUDIO|>",
+               "vision_bos_token": "<|vision_bos|>", "vision_eos_token": "<|vision_eos|>",
+               "audio_bos_token": "<|audio_bos|>", "audio_eos_token": "<|audio_eos|>"}
+OMNI_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'text' %}{{ item['text'] }}"
+    "{% elif item['type'] == 'image' %}{{ '<|vision_bos|><|IMAGE|><|vision_eos|>' }}"
+    "{% elif item['type'] == 'video' %}{{ '<|vision_bos|><|VIDEO|><|vision_eos|>' }}"
+    "{% elif item['type'] == 'audio' %}{{ '<|audio_bos|><|AUDIO|><|audio_eos|>' }}"
+    "{% endif %}{% endfor %}{% endif %}{{ '<|im_end|>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
 
@@ -93,6 +108,8 @@ def _generation(model: torch.nn.Module, tok: object) -> None:
     gc.bos_token_id = None
     for name in ("temperature", "top_p", "top_k"):
         setattr(gc, name, None)
+    # a random <tool_call> makes `transformers serve` parse gibberish as JSON and answer HTTP 500
+    gc.suppress_tokens = tok.convert_tokens_to_ids(["<tool_call>", "</tool_call>"])
 
 
 def build_tiny_qwen3(out_dir: str | Path) -> Path:
@@ -227,6 +244,47 @@ def build_tiny_whisper(out_dir: str | Path, window_seconds: int = 4) -> Path:
     _save(model, processor, out)
     tok.save_vocabulary(str(out))  # vocab.json and merges.txt too, as the real checkpoints ship them
     return out
+
+
+def build_tiny_omni_image_thinker(out_dir: str | Path) -> Path:
+    """A random Qwen2.5-Omni thinker with the released processor's token names, as ``transformers serve`` loads it.
+
+    It takes images and audio (what an OpenAI-compatible chat request carries), not the book's videos.
+    """
+    from transformers import (Qwen2_5OmniProcessor, Qwen2_5OmniThinkerConfig,
+                              Qwen2_5OmniThinkerForConditionalGeneration, Qwen2VLImageProcessor, WhisperFeatureExtractor)
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+    path = _out(out_dir)
+    tok = qwen_tokenizer(extra_special_tokens=OMNI_TOKENS, additional_tokens=list(OMNI_TOKENS.values()),
+                         chat_template=OMNI_TEMPLATE)
+    ids = {k: tok.convert_tokens_to_ids(v) for k, v in OMNI_TOKENS.items()}
+    processor = Qwen2_5OmniProcessor(
+        image_processor=Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=112 * 112),
+        video_processor=Qwen2VLVideoProcessor(), feature_extractor=WhisperFeatureExtractor(feature_size=128),
+        tokenizer=tok, chat_template=OMNI_TEMPLATE)
+    config = Qwen2_5OmniThinkerConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False,
+                         rope_scaling={"mrope_section": [4, 6, 6], "type": "default", "rope_type": "default"}),
+        vision_config=dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=4, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2, window_size=112, out_hidden_size=128,
+                           fullatt_block_indexes=[1]),
+        audio_config=dict(encoder_layers=2, d_model=64, encoder_attention_heads=4, encoder_ffn_dim=128,
+                          num_mel_bins=128, output_dim=128, n_window=50),
+        image_token_id=ids["image_token"], video_token_id=ids["video_token"], audio_token_id=ids["audio_token"],
+        audio_start_token_id=ids["audio_bos_token"], audio_end_token_id=ids["audio_eos_token"],
+        vision_start_token_id=ids["vision_bos_token"], vision_end_token_id=ids["vision_eos_token"],
+        pad_token_id=tok.pad_token_id)
+    config.vision_start_token_id = ids["vision_bos_token"]  # read by get_rope_index
+    model = _init(Qwen2_5OmniThinkerForConditionalGeneration, config)
+    model.generation_config.eos_token_id = tok.convert_tokens_to_ids("<|im_end|>")
+    model.generation_config.pad_token_id = tok.pad_token_id
+    # random weights may emit placeholders, or a <tool_call> the server would parse as JSON
+    model.generation_config.suppress_tokens = [*ids.values(), *tok.convert_tokens_to_ids(["<tool_call>", "</tool_call>"])]
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
 
 
 BUILDERS = {"qwen3": build_tiny_qwen3, "qwen3vl": build_tiny_qwen3_vl, "qwen2audio": build_tiny_qwen2_audio,

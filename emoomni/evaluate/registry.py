@@ -18,15 +18,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from emoomni import ledger
-from emoomni.data.manifest import Sample
+from emoomni.data.sources import SampleSet, expand, read_source, select
+from emoomni.evaluate.predict import predict, read_predictions, write_predictions
+from emoomni.labels import label_set
+from emoomni.metrics import emotion_metrics
+from emoomni.model import load_omni
+from emoomni.paths import runs_dir, shown
 from emoomni.records import write_lines
+from emoomni.train.sft import load_sft
 
 METRICS = ("accuracy", "uar", "weighted_precision", "weighted_f1", "macro_f1", "unknown_rate")
 """What every benchmark reports (names of :func:`emoomni.metrics.emotion_metrics`)."""
@@ -112,66 +117,41 @@ def for_profile(name: str, params: Any) -> Benchmark:
     return dataclasses.replace(bench, **changes)
 
 
-def _expand(value: str | None, what: str) -> Path:
-    """A path with ``$VARS`` expanded; a clear error when a variable is unset."""
-    if not value:
-        raise ValueError(f"{what} is not set")
-    expanded = os.path.expandvars(value)
-    if "$" in expanded:
-        raise FileNotFoundError(f"{what}: environment variable(s) unset in {value!r}")
-    return Path(expanded)
-
-
 def available(bench: Benchmark) -> bool:
     """True when the benchmark's samples can be read on this machine (SynthEmo always can)."""
     if bench.source == "synthemo":
         return True
     try:
-        return _expand(bench.manifest, "manifest").is_file() and _expand(bench.data_root, "data_root").is_dir()
+        return expand(bench.manifest, "manifest").is_file() and expand(bench.data_root, "data_root").is_dir()
     except (FileNotFoundError, ValueError):
         return False
 
 
-def samples_for(bench: Benchmark, params: Any) -> tuple[list[Sample], Path]:
-    """The benchmark's samples (split, condition and cap applied) and their data root."""
-    from emoomni.data.manifest import read_manifest
-    from emoomni.stages import synthemo_set
+def samples_for(bench: Benchmark, synthemo: Callable[[], SampleSet]) -> SampleSet:
+    """The benchmark's samples (split, condition and cap applied) and their data root.
 
-    if bench.source == "synthemo":
-        samples, root = synthemo_set(params)
-    elif bench.source == "manifest":
-        root = _expand(bench.data_root, f"benchmark {bench.name}: data_root")
-        samples = read_manifest(_expand(bench.manifest, f"benchmark {bench.name}: manifest"), root)
-    else:
-        raise ValueError(f"benchmark {bench.name}: unknown source {bench.source!r}")
-    chosen = [s for s in samples if (bench.split is None or s.split == bench.split)
-              and (bench.condition is None or s.meta.get("condition") == bench.condition)]
-    return (chosen[: bench.max_samples] if bench.max_samples else chosen), root
+    ``synthemo`` loads the profile's SynthEmo set (the stage layer hands it down).
+    """
+    samples, root = read_source(bench.source, bench.manifest, bench.data_root, synthemo, f"benchmark {bench.name}")
+    return select(samples, bench.split, bench.condition, bench.max_samples), root
 
 
 def load_model(path: str | Path) -> tuple[Any, Any]:
     """A model for evaluation: an adapter directory (base + adapter) or a full thinker."""
-    from emoomni.model import load_omni
-    from emoomni.train.sft import load_sft
-
     return load_sft(path) if (Path(path) / "adapter_config.json").exists() else load_omni(path)
 
 
 def model_tag(model: str | Path, params: Any) -> str:
     """A readable, stable name for a model: its run directory relative to the profile's runs, or its id."""
-    from emoomni.paths import runs_dir, shown
-
     return shown(model, runs_dir(params.profile)).replace("/", "_")
 
 
-def evaluate(model: str | Path, bench: Benchmark | str, params: Any) -> dict[str, Any]:
-    """Predict ``model`` on ``bench`` (cached by spec and model) and return its metrics and predictions."""
-    import hashlib
+def evaluate(model: str | Path, bench: Benchmark | str, params: Any, synthemo: Callable[[], SampleSet]) -> dict[str, Any]:
+    """Predict ``model`` on ``bench`` (cached by spec and model) and return its metrics and predictions.
 
-    from emoomni.evaluate.predict import predict, read_predictions
-    from emoomni.labels import label_set
-    from emoomni.metrics import emotion_metrics
-    from emoomni.paths import runs_dir
+    ``synthemo`` loads the profile's SynthEmo set when the benchmark reads it (see :func:`samples_for`).
+    """
+    import hashlib
 
     bench = for_profile(bench, params) if isinstance(bench, str) else bench
     tag = model_tag(model, params)
@@ -183,10 +163,10 @@ def evaluate(model: str | Path, bench: Benchmark | str, params: Any) -> dict[str
         preds = read_predictions(out / "predictions.jsonl")
     elif bench.condition is not None:
         whole = dataclasses.replace(bench, name=bench.name.split(":")[0], condition=None)
-        ids = {s.id for s in samples_for(bench, params)[0]}
-        preds = [p for p in evaluate(model, whole, params)["predictions"] if p.sample_id in ids]
+        ids = {s.id for s in samples_for(bench, synthemo)[0]}
+        preds = [p for p in evaluate(model, whole, params, synthemo)["predictions"] if p.sample_id in ids]
     else:
-        samples, root = samples_for(bench, params)
+        samples, root = samples_for(bench, synthemo)
         net, processor = load_model(model)
         preds = predict(net, processor, samples, root, label_set(bench.label_set), out / "predictions.jsonl",
                         batch_size=bench.batch_size, max_new_tokens=bench.max_new_tokens,
@@ -199,14 +179,14 @@ def evaluate(model: str | Path, bench: Benchmark | str, params: Any) -> dict[str
     if not metrics_path.exists():
         out.mkdir(parents=True, exist_ok=True)
         if bench.condition is not None:
-            from emoomni.evaluate.predict import write_predictions
 
             write_predictions(preds, out / "predictions.jsonl")
         write_lines([json.dumps({**result, "spec": dataclasses.asdict(bench)}, indent=1)], metrics_path)
     return {**result, "predictions": preds, "dir": out}
 
 
-def evaluate_all(models: dict[str, str | Path], names: Sequence[str], params: Any) -> list[dict[str, Any]]:
+def evaluate_all(models: dict[str, str | Path], names: Sequence[str], params: Any,
+                 synthemo: Callable[[], SampleSet]) -> list[dict[str, Any]]:
     """Evaluate every model on every available benchmark of ``names``; unavailable ones are listed, not run."""
     rows = []
     for bench_name in names:
@@ -215,7 +195,7 @@ def evaluate_all(models: dict[str, str | Path], names: Sequence[str], params: An
             rows.append({"benchmark": bench_name, "model": None, "available": False})
             continue
         for label, model in models.items():
-            r = evaluate(model, bench, params)
+            r = evaluate(model, bench, params, synthemo)
             rows.append({"benchmark": bench_name, "model": label, "available": True,
                          **{k: v for k, v in r.items() if k not in ("predictions", "dir", "model", "benchmark")}})
     return rows

@@ -10,8 +10,8 @@ import pytest
 from emoomni import ledger
 from emoomni.data.manifest import write_manifest
 from emoomni.data.synthemo import generate
-from emoomni.evaluate import benchmarks
-from emoomni.evaluate.benchmarks import REGISTRY, Benchmark, available, evaluate, evaluate_all, get
+from emoomni.evaluate import registry as benchmarks
+from emoomni.evaluate.registry import REGISTRY, Benchmark, available, evaluate, evaluate_all, get
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -33,7 +33,7 @@ def test_a_real_benchmark_is_available_only_with_its_manifest_and_root(tmp_path,
     assert not available(get("ravdess"))
     write_manifest([], tmp_path / "manifests" / "ravdess.jsonl")
     assert available(get("ravdess"))
-    assert evaluate_all({"m": "x"}, ["meld"], SimpleNamespace(profile="t"))[0]["available"] is False
+    assert evaluate_all({"m": "x"}, ["meld"], SimpleNamespace(profile="t"), synthemo=None)[0]["available"] is False
 
 
 def test_evaluate_predicts_once_and_subsets_reuse_the_whole_split(tiny, tmp_path, monkeypatch):
@@ -48,18 +48,18 @@ def test_evaluate_predicts_once_and_subsets_reuse_the_whole_split(tiny, tmp_path
                     data_root="${TOY_ROOT}", max_new_tokens=8, batch_size=4)
     params = SimpleNamespace(profile="t")
     ledger.clear()
-    first = evaluate(tiny, toy, params)
+    first = evaluate(tiny, toy, params, synthemo=None)
     assert first["n"] == 6 and set(first) >= {"accuracy", "uar", "weighted_precision", "unknown_rate"}
     stamp = (first["dir"] / "predictions.jsonl").stat().st_mtime_ns
-    again = evaluate(tiny, toy, params)
+    again = evaluate(tiny, toy, params, synthemo=None)
     assert (again["dir"] / "predictions.jsonl").stat().st_mtime_ns == stamp and again["accuracy"] == first["accuracy"]
     cond = samples[0].meta["condition"]
     sub = dataclasses.replace(toy, name=f"toy:{cond}", condition=cond)
-    part = evaluate(tiny, sub, params)
+    part = evaluate(tiny, sub, params, synthemo=None)
     assert part["n"] == sum(s.meta["condition"] == cond for s in samples)
     assert (first["dir"] / "predictions.jsonl").stat().st_mtime_ns == stamp  # reused, not re-predicted
     assert [(e.stage, e.outcome) for e in ledger.entries()] == [
         ("evaluation toy", "computed"), (f"evaluation toy:{cond}", "computed")]  # the subset's own metrics
     ledger.clear()
-    evaluate(tiny, toy, params)
+    evaluate(tiny, toy, params, synthemo=None)
     assert [e.outcome for e in ledger.entries()] == ["reused"]

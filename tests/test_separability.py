@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from emoomni.data.synthemo import face
-from emoomni.data.synthemo.check import (
+from emoomni.extract.separability import (
     acoustic_features,
     cross_validated_accuracy,
     fer_read,

@@ -15,8 +15,8 @@ import re
 from collections.abc import Sequence
 
 from emoomni.extract.base import Evidence
+from emoomni.extract.verify import Verdict, Verifier, register_verifier
 from emoomni.labels import LabelSet, extract_answer
-from emoomni.verify import Verdict, Verifier, register_verifier
 
 LEXICON: dict[str, tuple[str, ...]] = {
     "happy": ("love", "loved", "lovely", "great", "wonderful", "brilliant", "best", "won", "win", "thank", "glad",

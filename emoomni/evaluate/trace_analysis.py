@@ -5,17 +5,16 @@ over ``prompt + trace`` with the language model's attention switched to the eage
 which is the only one that yields attention weights (SDPA and flash attention return none; transformers
 warns and returns an empty tuple). Per generated token it reads the entropy of the next-token
 distribution that produced it and the probability of the chosen token, with the conventions of
-:mod:`emoomni.evaluate.stats` (raw temperature-1 distribution; token ``c_j`` is generated from position
+:mod:`emoomni.model.guided_stats` (raw temperature-1 distribution; token ``c_j`` is generated from position
 ``T + j - 1``; guided tokens measured at their first occurrence before the first stop id). p* comes from
-:func:`emoomni.evaluate.stats.answer_probs` (its own pass over the answer slot with the gold label).
-:func:`token_html` renders the trace coloured by entropy. Unlike the rest of :mod:`emoomni.report`,
-this module needs a loaded model.
+:func:`emoomni.model.guided_stats.answer_probs` (its own pass over the answer slot with the gold label).
+:mod:`emoomni.report.trace_html` renders the result coloured by entropy, and
+:mod:`emoomni.report.widgets` shows it per sample.
 """
 
 from __future__ import annotations
 
 import contextlib
-import html
 import itertools
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,10 +25,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from emoomni.data.manifest import Sample
-from emoomni.evaluate.stats import unwrap_thinker
-from emoomni.labels import LABEL_SETS, LabelSet, label_set
-from emoomni.omnicot import GUIDED_TOKENS
+from emoomni.data.manifest import Sample, resolve_media
+from emoomni.evaluate.predict import generation_config
+from emoomni.labels import LABEL_SETS, LabelSet, extract_answer, label_set
+from emoomni.media import read_audio, read_frames
+from emoomni.model import audio_in_video, chat_messages, decode, guided_token_ids, omni_inputs, placeholder_ids
+from emoomni.model.guided_stats import answer_probs, stop_ids, teacher_forced_hidden, unwrap_thinker
+from emoomni.omnicot import GUIDED_TOKENS, is_valid
+from emoomni.train.rewards import modality_entropy_reward, modality_weights
 
 SPANS = ("video", "audio", "text")
 """The input spans attention shares are reported over."""
@@ -201,10 +204,6 @@ def _media(sample: Sample, data_root: str | Path, n_frames: int, max_edge: int, 
     """A few downscaled frames, the sound's peak envelope and its rate, and whether the sound is the video's."""
     from PIL import Image
 
-    from emoomni.data.manifest import resolve_media
-    from emoomni.media import read_audio, read_frames
-    from emoomni.model import audio_in_video
-
     frames = np.zeros((0, 1, 1, 3), dtype=np.uint8)
     if sample.video:
         picked = []
@@ -274,9 +273,6 @@ def section_shares(token_attention: np.ndarray, spans: Mapping[str, tuple[int, i
 def _completion(model: Any, processor: Any, inputs: Any, text: str | None, max_new_tokens: int,
                 stops: set[int]) -> list[int]:
     """The generated (greedy) or given trace's ids, up to and including the first stop id."""
-    from emoomni.evaluate.predict import generation_config
-    from emoomni.model import placeholder_ids
-
     tok = processor.tokenizer
     if text is None:
         gc = generation_config(model, processor, max_new_tokens, False, 1.0, 1.0, 0)
@@ -310,7 +306,7 @@ def trace_analysis(model: Any, processor: Any, sample: Sample, data_root: str | 
     token's statistics and the attention weights of every layer and head; the per-layer weights are
     reduced as each layer runs (a forward hook), never all held at once.
 
-    Entropy, probability, H_m, p_m and p* follow :mod:`emoomni.evaluate.stats`; w_m is
+    Entropy, probability, H_m, p_m and p* follow :mod:`emoomni.model.guided_stats`; w_m is
     :func:`emoomni.train.rewards.modality_weights` and ``r_mod`` R_mod (0 for an invalid trace).
 
     Attention: the input's key positions are split by id, the ``<|VIDEO|>`` placeholders into *video*, the
@@ -326,12 +322,6 @@ def trace_analysis(model: Any, processor: Any, sample: Sample, data_root: str | 
     prompt: the three shares sum to 1, and the attention the rows pay to the trace itself (see
     ``token_attention[:, 3]``) is left out of the normalisation.
     """
-    from emoomni.evaluate.stats import answer_probs, stop_ids, teacher_forced_hidden
-    from emoomni.labels import extract_answer
-    from emoomni.model import chat_messages, decode, guided_token_ids, omni_inputs
-    from emoomni.omnicot import is_valid
-    from emoomni.train.rewards import modality_entropy_reward, modality_weights
-
     start = time.perf_counter()
     ls = _label_set(labels)
     tok = processor.tokenizer
@@ -394,49 +384,3 @@ def trace_analysis(model: Any, processor: Any, sample: Sample, data_root: str | 
         span_sizes={s: int((prompt_classes == k).sum()) for k, s in enumerate(SPANS)},
         frames=frames, waveform=wave, waveform_rate=rate, audio_in_video=aiv,
         seconds=time.perf_counter() - start)
-
-
-def entropy_colour(value: float, vmax: float, cmap: str = "YlOrRd") -> str:
-    """The hex colour of an entropy on a ``0 .. vmax`` scale (clipped).
-
-    >>> entropy_colour(0.0, 2.0), entropy_colour(5.0, 2.0) == entropy_colour(2.0, 2.0)
-    ('#ffffcc', True)
-    """
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
-
-    x = 0.0 if vmax <= 0 else min(max(value / vmax, 0.0), 1.0)
-    return to_hex(colormaps[cmap](x))
-
-
-def _ink(background: str) -> str:
-    """Black or white text, whichever reads better on ``background`` (``#rrggbb``)."""
-    r, g, b = (int(background[i:i + 2], 16) for i in (1, 3, 5))
-    return "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#fff"
-
-
-def token_html(analysis: TraceAnalysis, vmax: float | None = None, cmap: str = "YlOrRd") -> str:
-    """The trace as HTML, each token's background coloured by its entropy, with a colour-bar legend.
-
-    ``vmax`` fixes the top of the scale (nats; default: the trace's largest entropy), so that several
-    traces can share one. Token text is escaped (model output is untrusted); guided tokens are outlined
-    and every token's title shows its entropy and probability.
-    """
-    top = float(vmax) if vmax is not None else float(max(np.max(analysis.entropy, initial=0.0), 1e-6))
-    guided_at = {g["index"] for g in analysis.guided.values() if g}
-    spans = []
-    for j, (piece, h, p) in enumerate(zip(analysis.tokens, analysis.entropy, analysis.prob)):
-        bg = entropy_colour(float(h), top, cmap)
-        style = f"background:{bg};color:{_ink(bg)}"
-        if j in guided_at:
-            style += ";outline:2px solid #333;font-weight:bold"
-        spans.append(f'<span class="tok" style="{style}" title="H={float(h):.3f} nats, p={float(p):.3f}">'
-                     f"{html.escape(piece)}</span>")
-    stops = ", ".join(f"{entropy_colour(top * k / 5, top, cmap)} {20 * k}%" for k in range(6))
-    legend = ('<div style="display:flex;align-items:center;gap:6px;font-size:12px;margin-top:6px">'
-              '<span>entropy 0</span>'
-              f'<span style="display:inline-block;width:180px;height:12px;background:linear-gradient(to right, {stops})">'
-              f'</span><span>{top:.2f} nats</span></div>')
-    body = ('<div style="font-family:monospace;white-space:pre-wrap;line-height:1.8;font-size:13px">'
-            + "".join(spans) + "</div>")
-    return f'<div class="emoomni-trace">{body}{legend}</div>'

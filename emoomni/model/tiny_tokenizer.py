@@ -15,6 +15,17 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 from transformers import Qwen2Tokenizer
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
+from emoomni import prompts
+from emoomni.data.synthemo import text
+from emoomni.data.synthemo.design import CLASSES
+from emoomni.extract.descriptions import TEMPLATES
+from emoomni.extract.descriptions import describe as describe_cues
+from emoomni.extract.face_geometry import Change, describe
+from emoomni.extract.signal import SignalAudio
+from emoomni.extract.verify_rules import compose_analysis
+from emoomni.labels import SYNONYMS
+from emoomni.omnicot import OmniCoT, render
+
 QWEN_SPECIAL = (
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
     "<|image_pad|>", "<|video_pad|>", "<|audio_start|>", "<|audio_end|>", "<|AUDIO|>", "<tool_call>", "</tool_call>",
@@ -38,10 +49,6 @@ CHATML_TEMPLATE = (
 
 def corpus() -> list[str]:
     """Text the library holds, for training a small vocabulary that covers what it will encode."""
-    from emoomni import prompts
-    from emoomni.data.synthemo import text
-    from emoomni.labels import SYNONYMS
-
     lines = [prompts.SYSTEM, prompts.VERIFY, *prompts.EXTRACT.values(), " ".join(SYNONYMS)]
     for emotion, templates in text.TEMPLATES.items():
         for t in templates:
@@ -65,13 +72,6 @@ def evidence_phrasing() -> list[str]:
     import itertools
 
     import numpy as np
-
-    from emoomni.data.synthemo.design import CLASSES
-    from emoomni.extract.face_geometry import Change, describe
-    from emoomni.extract.signal import SignalAudio
-    from emoomni.omnicot import OmniCoT, render
-    from emoomni.train.pretrain import TEMPLATES, describe as describe_cues
-    from emoomni.verify_rules import compose_analysis
 
     lines = [describe(Change(*c)) for c in itertools.product((-0.1, 0.0, 0.1), (-0.1, 0.0, 0.1), (0.8, 1.0, 1.2),
                                                             (-0.1, 0.0, 0.1), (0.0, 0.1))]

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from emoomni.tiny import qwen_tokenizer
+from emoomni.model.tiny_tokenizer import qwen_tokenizer
+from emoomni.model.tokens import add_guided_tokens, set_generation_defaults
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,7 @@ def omni_tokenizer() -> object:
 
 def omni_processor(tokenizer: object, max_pixels: int = 112 * 112) -> object:
     """The real ``Qwen2_5OmniProcessor`` around ``tokenizer``, sized for small frames and 30 s Whisper windows."""
-    from transformers import (Qwen2_5OmniProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor,
-                              WhisperFeatureExtractor)
+    from transformers import Qwen2_5OmniProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor, WhisperFeatureExtractor
 
     unit = (14 * 2) ** 2  # one merged 2x2 patch of 14 px
     image = Qwen2VLImageProcessor(patch_size=14, temporal_patch_size=2, merge_size=2,
@@ -104,8 +104,6 @@ def omni_config(tokenizer: object) -> object:
 def build_tiny_omni(out_dir: str | Path, seed: int = 0) -> Path:
     """Build, save and return a tiny random Qwen2.5-Omni thinker with its processor and the guided tokens."""
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration
-
-    from emoomni.model.tokens import add_guided_tokens, set_generation_defaults
 
     start = time.perf_counter()
     out = Path(out_dir)

@@ -8,13 +8,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from emoomni import tiny_models
+from tests import tiny_models
 from emoomni.data.manifest import Sample
 from emoomni.data.synthemo import generate
 from emoomni.extract.base import Evidence, ExtractionError, make_extractor
-from emoomni.hf import ModelNotFoundError, load_pretrained, load_processor
+from emoomni.pretrained import ModelNotFoundError, load_pretrained, load_processor
 from emoomni.labels import label_set
-from emoomni.verify import Verdict, make_verifier
+from emoomni.extract.verify import Verdict, make_verifier
 from tests.media_fixtures import make_clip
 
 LABELS = label_set("synthemo").labels

@@ -1,6 +1,6 @@
 """Transformers backends: Qwen3-VL (vision), Qwen2-Audio (audio), Whisper (dialogue), Qwen3 (verifier).
 
-Each backend loads its model lazily on first use through :func:`emoomni.hf.load_pretrained`
+Each backend loads its model lazily on first use through :func:`emoomni.pretrained.load_pretrained`
 (safetensors only, offline-safe) and caches it on the instance. Generation is batched with left
 padding and greedy (so a batch gives the same replies as one sample at a time, up to padding
 numerics). Options come from the params as keyword arguments:
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import asdict
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,9 +25,10 @@ from tqdm.auto import tqdm
 
 from emoomni.data.manifest import Sample
 from emoomni.extract.base import Evidence, ExtractionError, Extractor, load_clip_audio, media_path, register
+from emoomni.extract.verify import Verdict, Verifier, llm_verdict, register_verifier
 from emoomni.media import MediaError, probe, read_frames
+from emoomni.pretrained import load_pretrained, load_processor
 from emoomni.prompts import Prompts
-from emoomni.verify import Verdict, Verifier, llm_verdict, register_verifier
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,6 @@ class HFBackend:
         """Load (once) and return the model and its processor."""
         if self._model is None:
             import transformers
-
-            from emoomni.hf import load_pretrained, load_processor
 
             o = self.options
             log.info("%s: loading %s", type(self).__name__, o["model"])
@@ -270,8 +269,6 @@ class Qwen3Verifier(HFBackend, Verifier):
         """Load the model and its tokenizer (a text model has no multimodal processor)."""
         if self._model is None:
             import transformers
-
-            from emoomni.hf import load_pretrained, load_processor
 
             o = self.options
             self._processor = load_processor(transformers.AutoTokenizer, o["model"])

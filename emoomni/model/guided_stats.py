@@ -7,7 +7,8 @@ answer's tokens), in tiles of ``chunk`` rows, so no ``(batch, time, vocab)`` log
 materialised. :func:`completion_stats` gets both from a single pass whenever every guided token lies
 before the answer slot (every valid trace). Public API: :func:`guided_stats`, :func:`answer_probs`,
 :func:`p_star`, :func:`completion_stats`; helpers :func:`stop_ids`, :func:`completion_lengths`,
-:func:`extend_position_ids`, :func:`teacher_forced_hidden`, :func:`answer_slot`.
+:func:`extend_position_ids`, :func:`teacher_forced_hidden`, :func:`answer_slot`, and the pieces DyME-GRPO's
+reward pass reuses: :func:`trim_completions`, :func:`first_guided`, :func:`answer_slots`.
 
 Conventions (decided once, tested in ``tests/test_predict.py``):
 
@@ -153,7 +154,7 @@ def _score(model: Any, inputs: Mapping[str, Any], seqs: Sequence[Sequence[int]],
     return logp.tolist(), ent.tolist()
 
 
-def _first_guided(rows: Sequence[Sequence[int]], names: Mapping[str, int]) -> list[tuple[int, str, int]]:
+def first_guided(rows: Sequence[Sequence[int]], names: Mapping[str, int]) -> list[tuple[int, str, int]]:
     """``(sample, modality, index)`` of each guided token's first occurrence in each (stop-trimmed) row."""
     found = []
     for b, row in enumerate(rows):
@@ -171,7 +172,7 @@ def _guided_result(n: int, names: Mapping[str, int], found: Sequence[tuple[int, 
     return result
 
 
-def _trimmed(completion_ids: torch.Tensor, stops: set[int]) -> tuple[list[list[int]], list[list[int]]]:
+def trim_completions(completion_ids: torch.Tensor, stops: set[int]) -> tuple[list[list[int]], list[list[int]]]:
     """Per row, the ids before the first stop, and the same plus the stop token itself when there is one."""
     rows, with_stop = [], []
     for row, n in zip(completion_ids.tolist(), completion_lengths(completion_ids, stops)):
@@ -193,8 +194,8 @@ def guided_stats(model: Any, inputs: Mapping[str, Any], completion_ids: torch.Te
     """
     stops = stop_ids(model) if stops is None else stops
     names = {_modality(k): int(v) for k, v in guided_ids.items()}
-    rows, with_stop = _trimmed(completion_ids, stops)
-    found = _first_guided(rows, names)
+    rows, with_stop = trim_completions(completion_ids, stops)
+    found = first_guided(rows, names)
     logp, ent = _score(model, inputs, with_stop, [(b, j) for b, _, j in found], _pad(model), chunk)
     return _guided_result(len(rows), names, found, logp, ent)
 
@@ -254,8 +255,8 @@ def _gold_tokens(tokenizer: Any, bridge: str, gold: str) -> tuple[list[int], int
     return ids, first
 
 
-def _slots(tokenizer: Any, rows: Sequence[Sequence[int]], gold_texts: Sequence[str | None]
-           ) -> tuple[list[list[int]], list[int], list[tuple[int, int] | None]]:
+def answer_slots(tokenizer: Any, rows: Sequence[Sequence[int]], gold_texts: Sequence[str | None]
+                 ) -> tuple[list[list[int]], list[int], list[tuple[int, int] | None]]:
     """Per sample, the teacher-forced sequence ``kept + slot``, the kept length, and the gold tokens' span."""
     if len(rows) != len(gold_texts):
         raise ValueError(f"{len(rows)} completions but {len(gold_texts)} gold texts")
@@ -311,8 +312,8 @@ def answer_probs(model: Any, inputs: Mapping[str, Any], completion_ids: torch.Te
     temperature 1 (module docstring). One forward pass for the batch.
     """
     stops = stop_ids(model) if stops is None else stops
-    rows, _ = _trimmed(completion_ids, stops)
-    seqs, _, spans = _slots(tokenizer, rows, gold_texts)
+    rows, _ = trim_completions(completion_ids, stops)
+    seqs, _, spans = answer_slots(tokenizer, rows, gold_texts)
     wanted = [(b, j) for b, span in enumerate(spans) if span is not None for j in range(*span)]
     logp, _ = _score(model, inputs, seqs, wanted, _pad(model, tokenizer), chunk)
     return _answer_result(spans, logp)
@@ -332,9 +333,9 @@ def completion_stats(model: Any, inputs: Mapping[str, Any], completion_ids: torc
     """
     stops = stop_ids(model) if stops is None else stops
     names = {_modality(k): int(v) for k, v in guided_ids.items()}
-    rows, with_stop = _trimmed(completion_ids, stops)
-    seqs, kept_len, spans = _slots(tokenizer, rows, gold_texts)
-    found = _first_guided(rows, names)
+    rows, with_stop = trim_completions(completion_ids, stops)
+    seqs, kept_len, spans = answer_slots(tokenizer, rows, gold_texts)
+    found = first_guided(rows, names)
     shared = all(j < kept_len[b] for b, _, j in found)
     answer_wanted = [(b, j) for b, span in enumerate(spans) if span is not None for j in range(*span)]
     guided_wanted = [(b, j) for b, _, j in found]
