@@ -179,6 +179,14 @@ def where(root: Path, base: Path) -> str:
     return "the root" if rel == "." else f"{rel}/"
 
 
+def shown(root: Path, path: Path) -> str:
+    """A path as a report shows it: relative to the root when inside it, else as given."""
+    try:
+        return relpath(root, path)
+    except ValueError:
+        return str(path)
+
+
 def relpath(root: Path, path: Path) -> str:
     """A path relative to the data root, with forward slashes (symlinks inside the root are kept as they are)."""
     return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
