@@ -163,12 +163,10 @@ def find_base(root: str | Path, dataset: str, subdirs: Sequence[str], found: Cal
     Nothing found raises DataLayoutError naming the root, what was expected and where it looked.
     """
     root = check_root(root, dataset)
-    looked = []
     for sub in subdirs:
         for base in sorted(root.glob(sub)) if any(c in sub for c in "*?[") else [root / sub]:
-            looked.append(sub)
             if base.is_dir() and found(base):
-                return base if sub != "." else root
+                return root if sub == "." else base
     where = ", ".join(dict.fromkeys("the root" if s == "." else f"{s}/" for s in subdirs))
     raise DataLayoutError(root, f"expected {expected}; looked in {where}")
 
