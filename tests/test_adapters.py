@@ -74,7 +74,8 @@ def test_root_without_the_expected_folders(tmp_path: Path, capsys: pytest.Captur
     (tmp_path / "stuff").mkdir()
     for dataset, expected in [("meld", "expected the MELD CSVs"), ("iemocap", "Session1..Session5 folders"),
                               ("dfew", "expected the DFEW train split of fold 1"),
-                              ("mer", "expected a mer2025 train label file"), ("omnibench", "expected OmniBench items")]:
+                              ("mer", "expected a mer2025 train label file"),
+                              ("omnibench", "expected OmniBench items")]:
         code, out, err = run(capsys, "data", "index", dataset, tmp_path, "--out", tmp_path / "m.jsonl")
         assert code == 2 and len(err.splitlines()) == 1 and expected in err and str(tmp_path) in err, dataset
 
@@ -108,7 +109,8 @@ def test_options_reach_the_adapter(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_option_a_data_set_does_not_read(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code, _, err = run(capsys, "data", "index", "meld", tmp_path, "--fold", "2", "--protocol", "iemocap6",
                        "--out", tmp_path / "m.jsonl")
-    assert code == 2 and err.strip() == "emoomni data index: error: meld does not read --fold, --protocol (it reads --split)"
+    assert code == 2
+    assert err.strip() == "emoomni data index: error: meld does not read --fold, --protocol (it reads --split)"
     code, _, err = run(capsys, "data", "index", "ravdess", tmp_path, "--label-file", "x.csv", "--out", tmp_path / "m")
     assert code == 2 and "ravdess does not read --label-file" in err
 

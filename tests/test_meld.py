@@ -169,7 +169,8 @@ def test_release_layout_and_c1_text(release: Path) -> None:
     assert "\x92".encode() in (release / "MELD.Raw/train/train_sent_emo.csv").read_bytes()
     samples, report = index(release)
     assert report.kept == len(samples) == 4 and report.counts() == Counter({"missing file": 1})
-    assert report.layout == "MELD release archive (<split>/<split>_sent_emo.csv beside <split>/<video folder>/) in MELD.Raw/"
+    assert report.layout == ("MELD release archive (<split>/<split>_sent_emo.csv beside <split>/<video folder>/) "
+                             "in MELD.Raw/")
     assert "layout: MELD release archive" in report.summary()
     by_id = {s.id: s for s in samples}
     assert by_id["meld-train-dia0_utt0"].transcript.startswith("also I was the point person on my company\u2019s")

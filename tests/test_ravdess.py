@@ -142,7 +142,8 @@ def test_layout_line_empty_root_and_second_downloads(root: Path, tmp_path: Path)
     samples, report = index(tmp_path)
     assert samples == [] and report.kept == 0 and "no .mp4 or .wav file" in report.layout
     make_clip(tmp_path / "Actor_01" / "01-01-03-01-01-01-01.mp4")
-    shutil.copy(tmp_path / "Actor_01" / "01-01-03-01-01-01-01.mp4", tmp_path / "Actor_01" / "01-01-03-01-01-01-01 (1).mp4")
+    actor = tmp_path / "Actor_01"
+    shutil.copy(actor / "01-01-03-01-01-01-01.mp4", actor / "01-01-03-01-01-01-01 (1).mp4")
     samples, report = index(tmp_path)
     assert [s.id for s in samples] == ["ravdess-01-01-03-01-01-01-01"]
     [(file, reason)] = report.skipped

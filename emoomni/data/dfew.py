@@ -71,7 +71,7 @@ def index(root: str | Path, fold: int = 1, *, clip_dir: str = "Clip/original",
 
 
 def find_split_csv(root: Path, split: str, fold: int, split_dir: str | None = None) -> Path:
-    """The split CSV of one fold: the release's folder spellings, then the repository's ``single_<split>set_<k>.csv``."""
+    """The split CSV of one fold: the release's folder spellings, then the repository's ``single_<split>set_<k>``."""
     candidates = [f"{split_dir or 'EmoLabel_DataSplit'}/{folder}/{name}".format(split=split, fold=fold)
                   for folder in SPLIT_DIRS for name in SPLIT_FILES]
     repo_dirs = (split_dir,) if split_dir else REPO_SPLIT_DIRS

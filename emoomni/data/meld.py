@@ -62,7 +62,7 @@ def _find(root: str | Path, found, expected: str) -> Path:  # noqa: ANN001
 
 
 def _video_dir(root: Path, base: Path, split: str) -> tuple[Path | None, list[Path]]:
-    """The split's video folder (in its release folder, beside the CSVs, in the root or MELD.Raw/) and where it looked."""
+    """The split's video folder (release folder, beside the CSVs, root, MELD.Raw/) and where it looked."""
     _, folder, sub = SPLITS[split]
     candidates = list(dict.fromkeys((base / sub / folder, base / folder, root / folder, root / "MELD.Raw" / folder)))
     return next((c for c in candidates if c.is_dir()), None), candidates

@@ -104,7 +104,7 @@ def index(root: str | Path, edition: str = "mer2025", split: str = "train", *, l
 
 
 def find_base(root: Path, edition: str, split: str) -> Path:
-    """The folder holding the edition's label files: the root, ``<edition>-dataset/`` or ``<edition>-dataset-process/``."""
+    """The folder holding the edition's label files: the root, ``<edition>-dataset[-process]/``."""
     table = LABEL_FILES[edition]
     if split not in table:
         raise ValueError(f"unknown {edition} split {split!r}; known: {', '.join(table)} (or pass label_csv=)")
@@ -207,7 +207,7 @@ def read_npz_corpus(path: str | Path, key: str) -> dict[str, Any]:
 
 
 def _label_rows(path: Path, split: str) -> list[tuple[str, dict[str, Any]]]:
-    """(location, row) pairs of a label CSV or npz; a CSV must have a name column and, but for candidates, a label one."""
+    """(location, row) pairs of a label CSV or npz; a CSV needs a name column and, but for candidates, a label one."""
     if path.suffix == ".npz":
         corpus = read_npz_corpus(path, NPZ_KEYS.get(split, f"{split}_corpus"))
         rows = []

@@ -102,7 +102,8 @@ def index(root: str | Path, items_file: str | Path | None = None, *,
     root = check_root(root, "OmniBench")
     report, items, seen = SkipReport("omnibench"), [], set()
     files = find_item_files(root, items_file)
-    report.layout = "OmniBench items: " + ", ".join(shown(root, p) for p in files[:3]) + (" ..." if len(files) > 3 else "")
+    more = " ..." if len(files) > 3 else ""
+    report.layout = "OmniBench items: " + ", ".join(shown(root, p) for p in files[:3]) + more
     for path in files:
         for where, record in tqdm(_records(path, report), desc=f"omnibench {path.name}", unit="item", leave=False):
             item = _item(root, path, where, record, report, seen, extract_embedded)
