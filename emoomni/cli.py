@@ -33,16 +33,51 @@ def _synthemo(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    import importlib
+    """Index a local copy: exit 0 with a manifest, 1 when nothing is kept, 2 for a layout or option error."""
+    import traceback
 
-    from emoomni.data.manifest import write_manifest
+    from emoomni.data import adapters
 
-    module = importlib.import_module(f"emoomni.data.{args.dataset}")
-    samples, report = module.index(args.root)
-    write_manifest(samples, args.out)
+    given = {dest: getattr(args, dest) for dest in adapters.OPTIONS if getattr(args, dest, None) is not None}
+    if bad := adapters.unread(args.dataset, given):
+        reads = ", ".join(adapters.flags(args.dataset)) or "no option"
+        print(f"emoomni data index: error: {args.dataset} does not read {', '.join(bad)} (it reads {reads})",
+              file=sys.stderr)
+        return 2
+    try:
+        records, report = adapters.index(args.dataset, args.root, **given)
+    except (ValueError, OSError) as e:  # DataLayoutError, an option's value, an unreadable file
+        if args.verbose:
+            traceback.print_exc()
+        print(f"emoomni data index: error: {e}", file=sys.stderr)
+        return 2
     print(report.summary())
+    if not records:
+        print(f"emoomni data index: no sample kept; {args.out} not written", file=sys.stderr)
+        return 1
+    adapters.write(args.dataset, records, args.out)
     print(f"manifest: {args.out}")
     return 0
+
+
+def _index_parser(data: argparse._SubParsersAction) -> None:
+    """``data index DATASET ROOT --out FILE`` with every adapter option as a flag."""
+    from emoomni.data.adapters import ADAPTERS, OPTIONS, describe
+
+    i = data.add_parser(
+        "index", help="index a local copy of a benchmark into a manifest, with a skip report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="data sets, where ROOT may point, and the options each reads:\n" + describe()
+        + "\n\nexit status: 0 manifest written, 1 no sample kept (nothing written), 2 a missing root or folder,"
+          "\na missing column, a truncated label file, or an option the data set does not read.")
+    i.add_argument("dataset", choices=list(ADAPTERS))
+    i.add_argument("root", type=Path, help="the data set's root directory")
+    i.add_argument("--out", type=Path, required=True, help="manifest JSONL to write")
+    for dest, o in OPTIONS.items():
+        i.add_argument(o.flag, dest=dest, type=o.type, choices=o.choices, metavar=o.metavar, help=o.help)
+    i.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="log at INFO level and show the traceback of an error")
+    i.set_defaults(func=_index)
 
 
 def _omnicot(args: argparse.Namespace) -> int:
@@ -173,11 +208,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, help="override synthemo.seed")
     s.add_argument("--workers", type=int, help="parallel worker processes")
     s.set_defaults(func=_synthemo)
-    i = data.add_parser("index", help="index a local copy of a benchmark into a manifest, with a skip report")
-    i.add_argument("dataset", choices=["ravdess", "iemocap", "meld", "mer", "dfew"])
-    i.add_argument("root", type=Path, help="the data set's root directory")
-    i.add_argument("--out", type=Path, required=True, help="manifest JSONL to write")
-    i.set_defaults(func=_index)
+    _index_parser(data)
 
     o = sub.add_parser("omnicot", help="build the OmniCoT SFT set").add_subparsers(dest="omnicot_command", required=True)
     b = o.add_parser("build", help="evidence extraction, verification, records and exports (cached, resumable)")

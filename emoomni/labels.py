@@ -64,6 +64,7 @@ LABEL_SETS: dict[str, LabelSet] = {
         _set("iemocap_paper", "neutral happy sad angry fearful surprised"),
         _set("meld", "neutral happy sad angry fearful disgusted surprised"),
         _set("mer2023", "neutral angry happy sad worried surprised", fearful="worried"),
+        _set("mer2024", "neutral angry happy sad worried surprised", fearful="worried"),
         _set("mer2025", "neutral angry happy sad worried surprised", fearful="worried"),
         _set("dfew", "happy sad neutral angry surprised disgusted fearful"),
         _set("synthemo", "neutral happy sad angry worried surprised", fearful="worried"),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from emoomni.data import dfew
+from emoomni.data.common import DataLayoutError
 from emoomni.data.manifest import validate_sample
 from tests.media_fixtures import make_clip, make_corrupt
 
@@ -80,9 +81,30 @@ def test_other_split_file_names_and_errors(root: Path) -> None:
     assert report.skipped == []
     with pytest.raises(FileNotFoundError, match=r"train\(single_labeled\)/set_3.csv"):
         dfew.index(root, fold=3)
-    with pytest.raises(ValueError, match="expected columns video_name,label"):
+    with pytest.raises(DataLayoutError, match="expected columns video_name/clip/name, label; missing"):
         dfew.index(root, fold=4)
     with pytest.raises(ValueError, match="folds are 1-5"):
         dfew.index(root, fold=6)
     with pytest.raises(FileNotFoundError, match="clip folder"):
         dfew.index(root, clip_dir="Clip/clip_224x224")
+
+
+def test_repository_split_files(tmp_path: Path) -> None:
+    """jiangxingxun/DFEW's own split files: label/single_trainset_<k>.csv and single_testset_<k>.csv."""
+    make_clip(tmp_path / "Clip" / "original" / "00010.mp4")
+    make_clip(tmp_path / "Clip" / "original" / "00011.mp4", audio=False)
+    _write(tmp_path / "label" / "single_trainset_3.csv", "video_name,label\n10,4\n12,2\n")
+    _write(tmp_path / "label" / "single_testset_3.csv", "video_name,label\n11,5\n")
+    samples, report = dfew.index(tmp_path, fold=3)
+    assert [(s.split, s.meta["clip"], s.label) for s in samples] == [("train", "00010", "angry"),
+                                                                     ("test", "00011", "surprised")]
+    assert report.counts() == Counter({"missing file": 1})
+    assert report.layout == ("DFEW fold 3: label/single_trainset_3.csv, label/single_testset_3.csv; "
+                             "clips in Clip/original/")
+    with pytest.raises(DataLayoutError, match="label/single_trainset_2.csv"):
+        dfew.index(tmp_path, fold=2)
+    (tmp_path / "Clip" / "original" / "00010.mp4").unlink()
+    (tmp_path / "Clip" / "original" / "00011.mp4").unlink()
+    (tmp_path / "Clip" / "original").rmdir()
+    with pytest.raises(DataLayoutError, match="frame folders"):
+        dfew.index(tmp_path, fold=3)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from emoomni.data.common import DataLayoutError
 from emoomni.data.iemocap import index
 from emoomni.data.manifest import validate_sample
 from tests.media_fixtures import make_clip, make_corrupt, make_wav
@@ -167,3 +168,17 @@ def test_bad_options(root: Path, tmp_path: Path) -> None:
         index(root, test_session=3)
     with pytest.raises(FileNotFoundError, match="Session"):
         index(tmp_path)
+
+
+def test_release_folder_under_the_root(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "IEMOCAP_full_release").symlink_to(root, target_is_directory=True)
+    samples, report = index(tmp_path)
+    assert ids(samples) == ids(index(root)[0])
+    assert report.layout == "IEMOCAP_full_release (Session1, Session5) in IEMOCAP_full_release/"
+    assert samples[0].audio.startswith("IEMOCAP_full_release/Session1/sentences/wav/")
+    for s in samples:
+        validate_sample(s, tmp_path, check_files=True)
+    with pytest.raises(DataLayoutError, match="looked in the root, IEMOCAP_full_release/"):
+        index(tmp_path / "IEMOCAP_full_release" / "Session1")
+    with pytest.raises(DataLayoutError, match="no such directory"):
+        index(tmp_path / "nowhere")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from emoomni.data.common import DataLayoutError
 from emoomni.data.manifest import validate_sample
 from emoomni.data.meld import index
 from tests.media_fixtures import make_clip, make_corrupt
@@ -134,5 +135,74 @@ def test_splits_option_and_csvs_in_root(root: Path, tmp_path: Path) -> None:
 def test_bad_root_and_options(root: Path, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="MELD"):
         index(tmp_path)
-    with pytest.raises(ValueError, match="dev"):
-        index(root, splits=("dev",))
+    with pytest.raises(ValueError, match="dev is val"):
+        index(root, splits=("validation",))
+    assert [s.split for s in index(root, splits="dev")[0]] == ["val"]
+
+
+# A row of the original train_sent_emo.csv, before upstream re-encoded it: UTF-8 text holding the
+# windows-1252 apostrophe as the C1 control character U+0092.
+C1_ROW = "also I was the point person on my company\x92s transition from the KL-5 to GR-6 system."
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The layout MELD.Raw.tar.gz's split archives unpack to: each split's CSV inside its own folder."""
+    root = tmp_path_factory.mktemp("meld-release")
+    raw = root / "MELD.Raw"
+    make_clip(raw / "train" / "train_splits" / "dia0_utt0.mp4", seconds=0.25)
+    for rel in ("train/train_splits/dia0_utt1", "dev/dev_splits_complete/dia0_utt0",
+                "test/output_repeated_splits_test/dia0_utt0"):
+        (raw / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(raw / "train" / "train_splits" / "dia0_utt0.mp4", raw / f"{rel}.mp4")
+    write_csv(raw / "train" / "train_sent_emo.csv", [
+        row(1, C1_ROW, "neutral", 0, 0, speaker="Chandler"),
+        row(2, "You must\x92ve had your hands full\x85", "surprise", 0, 1, speaker="The Interviewer"),
+    ], "utf-8")
+    write_csv(raw / "dev" / "dev_sent_emo.csv", [row(1, "Oh my God, you\u2019re kidding!", "joy", 0, 0)], "cp1252")
+    write_csv(raw / "test" / "test_sent_emo.csv", [row(1, "\x93Hi!\x94 \x96 Hey.", "neutral", 0, 0),
+                                                    row(2, "Missing clip.", "anger", 0, 1)], "utf-8")
+    return root
+
+
+def test_release_layout_and_c1_text(release: Path) -> None:
+    assert "\x92".encode() in (release / "MELD.Raw/train/train_sent_emo.csv").read_bytes()
+    samples, report = index(release)
+    assert report.kept == len(samples) == 4 and report.counts() == Counter({"missing file": 1})
+    assert report.layout == ("MELD release archive (<split>/<split>_sent_emo.csv beside <split>/<video folder>/) "
+                             "in MELD.Raw/")
+    assert "layout: MELD release archive" in report.summary()
+    by_id = {s.id: s for s in samples}
+    assert by_id["meld-train-dia0_utt0"].transcript.startswith("also I was the point person on my company\u2019s")
+    assert by_id["meld-train-dia0_utt1"].transcript == "You must\u2019ve had your hands full\u2026"
+    assert by_id["meld-train-dia0_utt1"].meta["speaker"] == "The Interviewer"
+    assert by_id["meld-val-dia0_utt0"].transcript == "Oh my God, you\u2019re kidding!"
+    assert by_id["meld-test-dia0_utt0"].transcript == "\u201cHi!\u201d \u2013 Hey."
+    assert by_id["meld-val-dia0_utt0"].video == "MELD.Raw/dev/dev_splits_complete/dia0_utt0.mp4"
+    assert {s.label for s in samples} == {"neutral", "surprised", "happy"}
+    for s in samples:
+        assert not any(0x80 <= ord(c) < 0xA0 for c in s.to_json()), s.id
+        validate_sample(s, release, check_files=True)
+    inside, _ = index(release / "MELD.Raw", splits=["val"])
+    assert [s.video for s in inside] == ["dev/dev_splits_complete/dia0_utt0.mp4"]
+
+
+def test_missing_video_folder_is_one_entry(release: Path, tmp_path: Path) -> None:
+    shutil.copytree(release / "MELD.Raw" / "test", tmp_path / "MELD.Raw" / "test")
+    write_csv(tmp_path / "MELD.Raw" / "train" / "train_sent_emo.csv",
+              [row(i, "Hi.", "joy", 0, i) for i in range(30)], "utf-8")
+    samples, report = index(tmp_path, splits=["train", "test"])
+    assert [s.id for s in samples] == ["meld-test-dia0_utt0"]
+    assert report.counts() == Counter({"missing folder": 1, "missing file": 1})
+    folder = next(r for _, r in report.skipped if r.startswith("missing folder"))
+    assert "train_splits/" in folder and "30 rows" in folder
+
+
+def test_missing_column_is_reported_once(tmp_path: Path) -> None:
+    path = tmp_path / "MELD.Raw" / "test" / "test_sent_emo.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("Sr No.,Utterance,Speaker,Sentiment,Dialogue_ID,Utterance_ID\n"
+                    + "".join(f"{i},Hi.,Joey,neutral,0,{i}\n" for i in range(50)), encoding="utf-8")
+    with pytest.raises(DataLayoutError, match="missing Emotion") as err:
+        index(tmp_path, splits=["test"])
+    assert err.value.path == path

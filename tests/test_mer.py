@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from emoomni.data import mer
+from emoomni.data.common import DataLayoutError
 from emoomni.data.manifest import validate_sample
 from tests.media_fixtures import make_clip, make_corrupt, make_wav
 
@@ -102,7 +103,7 @@ def test_mer2025_windows_1252_subtitles(mer2025: Path) -> None:
 
 def test_mer_file_resolution_errors(mer2025: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown MER edition"):
-        mer.index(mer2025, "mer2024")
+        mer.index(mer2025, "mer2022")
     with pytest.raises(ValueError, match="unknown mer2025 split 'dev'"):
         mer.index(mer2025, "mer2025", "dev")
     with pytest.raises(FileNotFoundError, match="track1_test_dis.csv"):
@@ -197,7 +198,7 @@ def test_npz_with_code_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="refusing to load"):
         mer.read_npz_corpus(tmp_path / "label-6way.npz", "train_corpus")
     assert not marker.exists()
-    with pytest.raises(KeyError, match="test2_corpus"):
+    with pytest.raises(DataLayoutError, match="holding test2_corpus; it holds train_corpus"):
         mer.read_npz_corpus(tmp_path / "label-6way.npz", "test2_corpus")
 
 
@@ -207,3 +208,50 @@ def test_all_same_label_is_flagged(mer2025: Path, tmp_path: Path, caplog: pytest
         samples, _ = mer.index(mer2025, "mer2025", "test", label_csv=tmp_path / "filler.csv")
     assert [s.label for s in samples] == ["neutral", "neutral"]
     assert "every label is 'neutral'" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def mer2024_parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding MERTools' MER2024 release (mer2024-dataset/) and its processed copy."""
+    parent = tmp_path_factory.mktemp("mer2024")
+    release = parent / "mer2024-dataset"
+    make_clip(release / "video-labeled" / "sample_00000001.mp4")
+    make_clip(release / "video-labeled" / "sample_00000002.mp4")
+    (release / "label-disdim.csv").write_text(
+        "name,discrete,valence\nsample_00000001,worried,-1.5\nsample_00000002,happy,2\nsample_00000003,sad,-2\n",
+        encoding="utf-8")
+    (release / "label-transcription.csv").write_text(
+        "name,chinese,english\nsample_00000001,\u6211\u5f88\u62c5\u5fc3,I\u2019m worried.\n", encoding="utf-8")
+    return parent
+
+
+def test_mer2024_release_under_the_root(mer2024_parent: Path) -> None:
+    samples, report = mer.index(mer2024_parent, "mer2024", "train")
+    assert [(s.id, s.label, s.video, s.transcript) for s in samples] == [
+        ("mer2024-train-sample_00000001", "worried", "mer2024-dataset/video-labeled/sample_00000001.mp4",
+         "I\u2019m worried."),
+        ("mer2024-train-sample_00000002", "happy", "mer2024-dataset/video-labeled/sample_00000002.mp4", None),
+    ]
+    assert report.counts() == Counter({"missing file": 1}) and "video-labeled" in report.skipped[0][1]
+    assert report.layout == "mer2024 train: labels mer2024-dataset/label-disdim.csv in mer2024-dataset/"
+    for s in samples:
+        validate_sample(s, mer2024_parent, check_files=True)
+    with pytest.raises(ValueError, match="unknown mer2024 split 'test1'"):
+        mer.index(mer2024_parent, "mer2024", "test1")
+
+
+def test_label_file_without_label_column_is_refused(mer2025: Path, tmp_path: Path) -> None:
+    (tmp_path / "names.csv").write_text("name,valence\ns01,1\ns02,2\n", encoding="utf-8")
+    with pytest.raises(DataLayoutError, match="missing discrete/emotion/label") as err:
+        mer.index(mer2025, "mer2025", "train", label_csv=tmp_path / "names.csv")
+    assert err.value.path == tmp_path / "names.csv"
+    (tmp_path / "track_all_candidates.csv").write_text("name\ns02\n", encoding="utf-8")
+    assert mer.index(mer2025, "mer2025", "candidates", label_csv=tmp_path / "track_all_candidates.csv")[1].kept == 1
+
+
+def test_truncated_npz_names_the_file(mer2023_processed: Path, tmp_path: Path) -> None:
+    data = (mer2023_processed / "label-6way.npz").read_bytes()
+    (tmp_path / "label-6way.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataLayoutError, match="truncated or not a zip") as err:
+        mer.index(tmp_path, "mer2023", "train")
+    assert err.value.path == tmp_path / "label-6way.npz" and str(tmp_path / "label-6way.npz") in str(err.value)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from emoomni.data.common import DataLayoutError
 from emoomni.data.manifest import validate_sample
 from emoomni.data.ravdess import index, parse_filename
 from tests.media_fixtures import make_clip, make_corrupt, make_wav
@@ -132,8 +133,21 @@ def test_bad_options(root: Path, tmp_path: Path) -> None:
         index(root, channel="both")
     with pytest.raises(ValueError, match="modality"):
         index(root, modalities=("04",))
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DataLayoutError, match="nowhere: no such directory"):
         index(tmp_path / "nowhere")
+
+
+def test_layout_line_empty_root_and_second_downloads(root: Path, tmp_path: Path) -> None:
+    assert index(root)[1].layout == "RAVDESS: 13 media files of 4 actors (Actor_NN folders)"
+    samples, report = index(tmp_path)
+    assert samples == [] and report.kept == 0 and "no .mp4 or .wav file" in report.layout
+    make_clip(tmp_path / "Actor_01" / "01-01-03-01-01-01-01.mp4")
+    actor = tmp_path / "Actor_01"
+    shutil.copy(actor / "01-01-03-01-01-01-01.mp4", actor / "01-01-03-01-01-01-01 (1).mp4")
+    samples, report = index(tmp_path)
+    assert [s.id for s in samples] == ["ravdess-01-01-03-01-01-01-01"]
+    [(file, reason)] = report.skipped
+    assert reason == ("duplicate file: 01-01-03-01-01-01-01 (1).mp4 is a second copy of 01-01-03-01-01-01-01.mp4")
 
 
 @pytest.mark.parametrize(

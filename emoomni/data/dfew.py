@@ -10,6 +10,9 @@ formats ``video_name`` as ``f"{v:05d}"``, i.e. unpadded integers in the CSV)::
     <root>/Clip/original/00001.mp4            (or .avi; sub-folders such as part_1/ are searched too)
     <root>/EmoLabel_DataSplit/train(single-labeled)/set_1.csv   (or train(single_labeled)/, set_1.csv
     <root>/EmoLabel_DataSplit/test(single-labeled)/set_1.csv     or train_set_1.csv inside it)
+    <root>/label/single_trainset_1.csv, <root>/label/single_testset_1.csv  (the split files of the
+                                         jiangxingxun/DFEW repository; also directly in the root or
+                                         in EmoLabel_DataSplit/)
 
 ``video_name`` may be unpadded (``1``) or padded (``00001``, ``00001.mp4``); both find ``00001.mp4``.
 Codes outside 1-7 (including 0) are skipped as "unknown label". DFEW clips are kept without an audio
@@ -26,7 +29,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from emoomni.data.common import check_media, read_csv_rows, relpath
+from emoomni.data import common
+from emoomni.data.common import DataLayoutError, check_media, read_csv_rows, relpath
 from emoomni.data.manifest import Sample, SkipReport
 from emoomni.labels import LABEL_SETS
 
@@ -35,20 +39,29 @@ log = logging.getLogger(__name__)
 CODES = {1: "happy", 2: "sad", 3: "neutral", 4: "angry", 5: "surprise", 6: "disgust", 7: "fear"}
 SPLIT_DIRS = ("{split}(single-labeled)", "{split}(single_labeled)")
 SPLIT_FILES = ("set_{fold}.csv", "{split}_set_{fold}.csv")
+REPO_SPLIT_DIRS = ("label", ".", "EmoLabel_DataSplit")  # where the repository's single_<split>set_<k>.csv may be
+REPO_SPLIT_FILE = "single_{split}set_{fold}.csv"
 NAME_COLUMNS = ("video_name", "clip", "name")
 CLIP_SUFFIXES = (".mp4", ".avi")
 
 
 def index(root: str | Path, fold: int = 1, *, clip_dir: str = "Clip/original",
-          split_dir: str = "EmoLabel_DataSplit") -> tuple[list[Sample], SkipReport]:
-    """Index the train and test clips of one DFEW fold (1-5); defects go to the skip report."""
-    root = Path(root)
+          split_dir: str | None = None) -> tuple[list[Sample], SkipReport]:
+    """Index the train and test clips of one DFEW fold (1-5); defects go to the skip report.
+
+    The split CSVs are looked for under ``split_dir`` when given, else in the release's
+    ``EmoLabel_DataSplit/`` and in the repository's ``label/``; ``report.layout`` says which was found.
+    """
+    root = common.check_root(root, "DFEW")
     if fold not in range(1, 6):
         raise ValueError(f"DFEW folds are 1-5, not {fold!r}")
+    csvs = {split: find_split_csv(root, split, fold, split_dir) for split in ("train", "test")}
     ctx = _Fold(root, root / clip_dir, fold, clip_table(root / clip_dir))
     report, samples = SkipReport("dfew"), []
-    for split in ("train", "test"):
-        samples += _index_split(ctx, find_split_csv(root / split_dir, split, fold), split, report)
+    report.layout = (f"DFEW fold {fold}: " + ", ".join(relpath(root, p) for p in csvs.values())
+                     + f"; clips in {clip_dir}/")
+    for split, path in csvs.items():
+        samples += _index_split(ctx, path, split, report)
     clips_in = {split: {s.meta["clip"] for s in samples if s.split == split} for split in ("train", "test")}
     if both := clips_in["train"] & clips_in["test"]:
         log.warning("dfew fold %d: %d clips are in both train and test (e.g. %s)", fold, len(both), min(both))
@@ -57,16 +70,17 @@ def index(root: str | Path, fold: int = 1, *, clip_dir: str = "Clip/original",
     return samples, report
 
 
-def find_split_csv(split_root: Path, split: str, fold: int) -> Path:
-    """The split CSV of one fold under either folder spelling seen in the wild."""
-    tried = []
-    for folder in SPLIT_DIRS:
-        for name in SPLIT_FILES:
-            path = split_root / folder.format(split=split) / name.format(split=split, fold=fold)
-            if path.is_file():
-                return path
-            tried.append(path.relative_to(split_root).as_posix())
-    raise FileNotFoundError(f"no DFEW {split} split for fold {fold} in {split_root}; looked for {', '.join(tried)}")
+def find_split_csv(root: Path, split: str, fold: int, split_dir: str | None = None) -> Path:
+    """The split CSV of one fold: the release's folder spellings, then the repository's ``single_<split>set_<k>``."""
+    candidates = [f"{split_dir or 'EmoLabel_DataSplit'}/{folder}/{name}".format(split=split, fold=fold)
+                  for folder in SPLIT_DIRS for name in SPLIT_FILES]
+    repo_dirs = (split_dir,) if split_dir else REPO_SPLIT_DIRS
+    candidates += [f"{d}/{REPO_SPLIT_FILE}".format(split=split, fold=fold) for d in repo_dirs]
+    for rel in candidates:
+        if (root / rel).is_file():
+            return root / rel
+    tried = ", ".join(str(Path(rel)) for rel in candidates)
+    raise DataLayoutError(root, f"expected the DFEW {split} split of fold {fold}; looked for {tried}")
 
 
 def clip_key(video_name: str) -> str:
@@ -94,7 +108,8 @@ def dfew_label(cell: str) -> str | None:
 def clip_table(clip_root: Path) -> dict[str, Path]:
     """Map clip keys to files under the clip folder (searched recursively; .mp4 wins over .avi)."""
     if not clip_root.is_dir():
-        raise FileNotFoundError(f"DFEW clip folder {clip_root} not found (expected Clip/original/XXXXX.mp4)")
+        raise DataLayoutError(clip_root, "expected the DFEW clip folder (Clip/original/00001.mp4 ...); "
+                                         "frame folders (data/00001/, clip_224x224/) are not indexed")
     table: dict[str, Path] = {}
     for path in sorted(clip_root.rglob("*")):
         if path.suffix.lower() not in CLIP_SUFFIXES or not path.is_file():
@@ -119,10 +134,7 @@ class _Fold:
 
 def _index_split(ctx: _Fold, csv_path: Path, split: str, report: SkipReport) -> list[Sample]:
     """Samples of one split CSV; rows that cannot be used are recorded in the report."""
-    rows = read_csv_rows(csv_path)
-    header = {k.lower() for k in rows[0] if isinstance(k, str)} if rows else set()
-    if rows and (not header & set(NAME_COLUMNS) or "label" not in header):
-        raise ValueError(f"{csv_path}: expected columns video_name,label; found {sorted(header)}")
+    rows = read_csv_rows(csv_path, required=(NAME_COLUMNS, "label"))
     samples, seen = [], set()
     for line, row in enumerate(tqdm(rows, desc=f"dfew fold {ctx.fold} {split}", unit="clip", leave=False), start=2):
         row = {k.lower() if isinstance(k, str) else k: v for k, v in row.items()}

@@ -18,6 +18,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from emoomni.data import common
 from emoomni.data.common import check_media, decode_text, relpath
 from emoomni.data.manifest import Sample, SkipReport
 from emoomni.labels import LABEL_SETS
@@ -103,11 +104,17 @@ def video_side(speaker: str, marker: str, marker_side: str) -> str:
     return marker_side if speaker == marker else other
 
 
-def _session_dirs(root: Path) -> list[tuple[int, Path]]:
-    found = [(int(p.name[7:]), p) for p in root.glob("Session*") if p.is_dir() and p.name[7:].isdigit()]
-    if not found:
-        raise FileNotFoundError(f"no Session1..Session5 folders under IEMOCAP root {root}")
-    return sorted(found)
+BASES = (".", "IEMOCAP_full_release", "*/IEMOCAP_full_release")
+
+
+def _sessions_in(base: Path) -> list[tuple[int, Path]]:
+    return sorted((int(p.name[7:]), p) for p in base.glob("Session*") if p.is_dir() and p.name[7:].isdigit())
+
+
+def find_base(root: str | Path) -> Path:
+    """The release folder holding Session1..Session5: the root, IEMOCAP_full_release/ or */IEMOCAP_full_release/."""
+    return common.find_base(root, "IEMOCAP", BASES, lambda base: bool(_sessions_in(base)),
+                            "the IEMOCAP release's Session1..Session5 folders")
 
 
 class _Videos:
@@ -192,6 +199,9 @@ def index(
 ) -> tuple[list[Sample], SkipReport]:
     """Index IEMOCAP utterances under a class protocol, with session folds (one test session).
 
+    The root may be the release folder itself or a folder holding ``IEMOCAP_full_release/``;
+    media paths stay relative to the root given.
+
     ``protocol``: "iemocap4" (neutral, happy = hap + exc, sad, angry), "iemocap6" (neutral, happy,
     sad, angry, excited, frustrated) or "iemocap_paper" (neutral, happy, sad, angry, fearful,
     surprised: the six classes of the EmoOmni paper's IEMOCAP table). Other codes are excluded.
@@ -206,10 +216,13 @@ def index(
     if marker_side not in ("left", "right"):
         raise ValueError(f"marker_side must be 'left' or 'right', got {marker_side!r}")
     root = Path(root)
-    sessions = _session_dirs(root)
+    base = find_base(root)
+    sessions = _sessions_in(base)
     if test_session not in {n for n, _ in sessions}:
-        raise ValueError(f"test_session {test_session} has no Session{test_session} folder under {root}")
+        raise ValueError(f"test_session {test_session} has no Session{test_session} folder under {base}")
     report = SkipReport("iemocap")
+    names = ", ".join(d.name for _, d in sessions)
+    report.layout = f"IEMOCAP_full_release ({names}) in {common.where(root, base)}"
     ctx = {"report": report, "protocol": protocol, "test_session": test_session,
            "marker_side": marker_side, "videos": _Videos(root)}
     files = [(d, f) for _, d in sessions for f in sorted((d / "dialog" / "EmoEvaluation").glob("Ses*.txt"))]

@@ -114,12 +114,13 @@ def read_manifest(path: str | Path, data_root: str | Path | None = None, check_f
 
 @dataclass
 class SkipReport:
-    """What an adapter left out and why: one entry per skipped file, with counts by reason."""
+    """What an adapter left out and why: one entry per skipped file, with counts by reason, and the layout found."""
 
     dataset: str
     skipped: list[tuple[str, str]] = field(default_factory=list)
     excluded: Counter = field(default_factory=Counter)
     kept: int = 0
+    layout: str | None = None
 
     def skip(self, file: str | Path, reason: str) -> None:
         """Record a sample left out because of a defect (missing, corrupt, unparseable ...)."""
@@ -136,6 +137,7 @@ class SkipReport:
     def summary(self) -> str:
         """A short human-readable summary."""
         parts = [f"{self.dataset}: kept {self.kept}, skipped {len(self.skipped)}"]
+        parts += [f"  layout: {self.layout}"] if self.layout else []
         parts += [f"  skipped, {why}: {n}" for why, n in sorted(self.counts().items())]
         parts += [f"  excluded, {why}: {n}" for why, n in sorted(self.excluded.items())]
         return "\n".join(parts)

@@ -1,77 +1,71 @@
 """MELD adapter: index ``MELD.Raw`` (the three ``*_sent_emo.csv`` files and their video folders).
 
-Each CSV row is one utterance clip ``dia{Dialogue_ID}_utt{Utterance_ID}.mp4`` in the split's video
-folder (``train_splits/``, ``dev_splits_complete/``, ``output_repeated_splits_test/``). The CSVs and
-folders are looked for in the root and in ``root/MELD.Raw``; the clips carry their own audio.
+Each CSV row (columns ``Sr No., Utterance, Speaker, Emotion, Sentiment, Dialogue_ID, Utterance_ID,
+Season, Episode, StartTime, EndTime``, as in declare-lab/MELD) is one utterance clip
+``dia{Dialogue_ID}_utt{Utterance_ID}.mp4`` in the split's video folder (``train_splits/``,
+``dev_splits_complete/``, ``output_repeated_splits_test/``); the clips carry their own audio. Layouts::
+
+    MELD.Raw/train/train_sent_emo.csv  MELD.Raw/train/train_splits/         (the release archive unpacked)
+    MELD.Raw/dev/dev_sent_emo.csv      MELD.Raw/dev/dev_splits_complete/
+    MELD.Raw/test/test_sent_emo.csv    MELD.Raw/test/output_repeated_splits_test/
+    MELD.Raw/train_sent_emo.csv        MELD.Raw/train_splits/ ...           (flat)
+
+``MELD.Raw`` may be the root, a folder in it, or one level deeper (``MELD-RAW/MELD.Raw``).
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from emoomni.data.common import check_media, read_csv_rows, relpath
+from emoomni.data import common
+from emoomni.data.common import check_media, clean_text, read_csv_rows, relpath
 from emoomni.data.manifest import Sample, SkipReport
 from emoomni.labels import LABEL_SETS
 
 log = logging.getLogger(__name__)
 
-# split -> (csv name, video folder name)
-SPLITS: dict[str, tuple[str, str]] = {
-    "train": ("train_sent_emo.csv", "train_splits"),
-    "val": ("dev_sent_emo.csv", "dev_splits_complete"),
-    "test": ("test_sent_emo.csv", "output_repeated_splits_test"),
+# split -> (csv name, video folder name, the split's folder in the release archive)
+SPLITS: dict[str, tuple[str, str, str]] = {
+    "train": ("train_sent_emo.csv", "train_splits", "train"),
+    "val": ("dev_sent_emo.csv", "dev_splits_complete", "dev"),
+    "test": ("test_sent_emo.csv", "output_repeated_splits_test", "test"),
 }
+SPLIT_ALIASES = {"dev": "val"}
 EMOTIONS = ("neutral", "joy", "sadness", "anger", "surprise", "fear", "disgust")
-_MOJIBAKE_HINTS = ("â€", "Ã", "Â")
+COLUMNS = ("Utterance", "Emotion", "Dialogue_ID", "Utterance_ID")
+BASES = (".", "MELD.Raw", "*/MELD.Raw")
+LAYOUTS = {"release": "release archive (<split>/<split>_sent_emo.csv beside <split>/<video folder>/)",
+           "flat": "flat (the *_sent_emo.csv files beside the video folders)"}
 
 
-def _cp1252_byte(ch: str) -> bytes:
-    try:
-        return ch.encode("cp1252")
-    except UnicodeEncodeError:
-        if ord(ch) < 256:  # the five bytes cp1252 leaves undefined survive as U+0081 ... U+009D
-            return bytes([ord(ch)])
-        raise
+def _csv_path(base: Path, split: str) -> tuple[Path, str]:
+    """Where the split's CSV is (release layout first) and which layout that is; the flat path if neither exists."""
+    name, _, sub = SPLITS[split]
+    if (base / sub / name).is_file():
+        return base / sub / name, "release"
+    return base / name, "flat"
 
 
-def fix_mojibake(text: str) -> str:
-    """Undo UTF-8 text that was decoded as windows-1252 (``â€™`` -> ``’``); other text is returned as is.
-
-    >>> fix_mojibake("Itâ€™s Joeyâ€¦")
-    'It’s Joey…'
-    >>> fix_mojibake("â€œHi!â€\\x9d")
-    '“Hi!”'
-    >>> fix_mojibake("Café, it’s fine")
-    'Café, it’s fine'
-    """
-    if not any(hint in text for hint in _MOJIBAKE_HINTS):
-        return text
-    try:
-        return b"".join(_cp1252_byte(ch) for ch in text).decode("utf-8")
-    except UnicodeError:
-        return text
+def find_base(root: str | Path) -> Path:
+    """The folder holding the MELD CSVs (directly or in train/, dev/, test/): the root, MELD.Raw/ or */MELD.Raw/."""
+    names = ", ".join(name for name, _, _ in SPLITS.values())
+    return _find(root, lambda base: any(_csv_path(base, s)[0].is_file() for s in SPLITS),
+                 f"the MELD CSVs ({names}), directly or in train/, dev/, test/")
 
 
-def find_base(root: Path) -> Path:
-    """The folder holding the MELD CSVs: root itself or root/MELD.Raw."""
-    for base in (root, root / "MELD.Raw"):
-        if any((base / name).is_file() for name, _ in SPLITS.values()):
-            return base
-    names = ", ".join(name for name, _ in SPLITS.values())
-    raise FileNotFoundError(f"no MELD CSV ({names}) in {root} or {root / 'MELD.Raw'}")
+def _find(root: str | Path, found, expected: str) -> Path:  # noqa: ANN001
+    return common.find_base(root, "MELD", BASES, found, expected)
 
 
-def _video_dir(root: Path, base: Path, folder: str) -> Path:
-    """The split's video folder, next to the CSVs, in the root or in root/MELD.Raw."""
-    for candidate in (base / folder, root / folder, root / "MELD.Raw" / folder):
-        if candidate.is_dir():
-            return candidate
-    return base / folder
+def _video_dir(root: Path, base: Path, split: str) -> tuple[Path | None, list[Path]]:
+    """The split's video folder (release folder, beside the CSVs, root, MELD.Raw/) and where it looked."""
+    _, folder, sub = SPLITS[split]
+    candidates = list(dict.fromkeys((base / sub / folder, base / folder, root / folder, root / "MELD.Raw" / folder)))
+    return next((c for c in candidates if c.is_dir()), None), candidates
 
 
 def _ids(row: dict[str, str]) -> tuple[int, int]:
@@ -87,8 +81,8 @@ def _ids(row: dict[str, str]) -> tuple[int, int]:
 
 
 def _text(row: dict[str, str], col: str) -> str | None:
-    """A cell, stripped and with mojibake undone; None when empty or absent."""
-    return fix_mojibake((row.get(col) or "").strip()) or None
+    """A cell, stripped and read as a person would (:func:`~emoomni.data.common.clean_text`); None when empty."""
+    return clean_text((row.get(col) or "").strip()) or None
 
 
 def _meta(row: dict[str, str], dia: int, utt: int) -> dict[str, Any]:
@@ -98,18 +92,22 @@ def _meta(row: dict[str, str], dia: int, utt: int) -> dict[str, Any]:
             "audio_in_video": True}
 
 
-def _index_split(root: Path, base: Path, split: str, report: SkipReport, seen: set[str]) -> list[Sample]:
-    csv_name, folder = SPLITS[split]
-    csv_path = base / csv_name
+def _index_split(root: Path, base: Path, split: str, report: SkipReport, seen: set[str]) -> tuple[list[Sample], str]:
+    """Samples of one split and the layout its CSV was found in; a missing CSV or video folder is one skip entry."""
+    csv_name, folder, _ = SPLITS[split]
+    csv_path, layout = _csv_path(base, split)
     if not csv_path.is_file():
         report.skip(csv_path, f"missing file: {csv_path} (no {split} split)")
-        return []
-    try:
-        rows = read_csv_rows(csv_path)
-    except (ValueError, csv.Error) as e:  # UnicodeDecodeError is a ValueError
-        report.skip(csv_path, f"unreadable file: {csv_path}: {e}")
-        return []
-    videos = _video_dir(root, base, folder)
+        return [], layout
+    rows = read_csv_rows(csv_path, required=COLUMNS)
+    videos, looked = _video_dir(root, base, split)
+    if videos is None:
+        tried = ", ".join(relpath(root, p) + "/" for p in looked)
+        log.warning("MELD %s: no video folder %s/ (looked for %s); its %d rows are not indexed", split, folder, tried,
+                    len(rows))
+        report.skip(looked[0], f"missing folder: no {split} video folder {folder}/ (looked for {tried}); "
+                               f"{len(rows)} rows of {csv_name} not indexed")
+        return [], layout
     samples = []
     for n, row in enumerate(tqdm(rows, desc=f"MELD {split}", unit="clip"), 1):
         where = f"{csv_name} row {n}"
@@ -136,26 +134,35 @@ def _index_split(root: Path, base: Path, split: str, report: SkipReport, seen: s
             transcript=_text(row, "Utterance"), label=label,
             meta=_meta(row, dia, utt),
         ))
-    return samples
+    return samples, layout
 
 
 def index(
-    root: str | Path, splits: tuple[str, ...] | list[str] = ("train", "val", "test")
+    root: str | Path, splits: tuple[str, ...] | list[str] | str = ("train", "val", "test")
 ) -> tuple[list[Sample], SkipReport]:
-    """Index MELD utterance clips of the chosen splits ("train", "val" = dev, "test").
+    """Index MELD utterance clips of the chosen splits ("train", "val" = "dev", "test").
 
-    Clips are audio-visual (audio read from the video track, ``meta["audio_in_video"]``); a clip
-    without an audio stream is skipped. Transcripts are the ``Utterance`` column, with windows-1252
-    CSVs and ``â€™``-style mojibake decoded.
+    The root may be ``MELD.Raw`` itself or a folder above it; the release archive's layout
+    (``train/train_sent_emo.csv`` beside ``train/train_splits/`` ...) and the flat one (the CSVs
+    beside the video folders) are both found, and ``report.layout`` says which. Clips are
+    audio-visual (audio read from the video track, ``meta["audio_in_video"]``); a clip without an
+    audio stream is skipped. Transcripts are the ``Utterance`` column, read as a person would: the
+    original CSVs' windows-1252 C1 characters and ``â€™``-style mojibake become punctuation.
     """
+    splits = [splits] if isinstance(splits, str) else list(splits)
+    splits = [SPLIT_ALIASES.get(s, s) for s in splits]
     unknown = set(splits) - set(SPLITS)
     if unknown:
-        raise ValueError(f"unknown MELD splits {sorted(unknown)}; known: {', '.join(SPLITS)}")
+        raise ValueError(f"unknown MELD splits {sorted(unknown)}; known: {', '.join(SPLITS)} (dev is val)")
     root = Path(root)
     base = find_base(root)
-    report, samples, seen = SkipReport("meld"), [], set()
+    report, samples, seen, layouts = SkipReport("meld"), [], set(), {}
     for split in splits:
-        samples += _index_split(root, base, split, report, seen)
+        found, layouts[split] = _index_split(root, base, split, report, seen)
+        samples += found
+    kinds = set(layouts.values())
+    described = LAYOUTS[kinds.pop()] if len(kinds) == 1 else ", ".join(f"{s} {k}" for s, k in layouts.items())
+    report.layout = f"MELD {described} in {common.where(root, base)}"
     report.kept = len(samples)
     log.info(report.summary())
     return samples, report

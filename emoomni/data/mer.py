@@ -1,4 +1,4 @@
-"""MER2023 and MER2025 adapter: index a local copy of the challenge data into Samples and a skip report.
+"""MER2023, MER2024 and MER2025 adapter: index a local copy of the challenge data into Samples and a skip report.
 
 Layouts supported (checked against the organisers' code in zeroQiaoba/MERTools and the MER2025
 Hugging Face card ``MERChallenge/MER2025``):
@@ -15,6 +15,15 @@ Hugging Face card ``MERChallenge/MER2025``):
   ``utterance_id, emotion``, also accepted). **MER2023 processed** (``mer2023-dataset-process/``):
   ``video/``, ``audio/``, ``label-6way.npz`` (``<split>_corpus`` dicts ``{name: {"emo", "val"}}``) and
   ``transcription-engchi-polish.csv`` (``name, chinese, english``).
+- **MER2024 release** (``mer2024-dataset/``, read by MERTools' ``MER2024/toolkit/preprocess/mer2024.py``):
+  ``video-labeled/<name>.mp4`` with ``label-disdim.csv`` (``name, discrete, ...``; split ``train``) and
+  ``label-transcription.csv`` (``name, chinese, ...``). **MER2024 processed** (``mer2024-dataset-process/``):
+  ``video/``, ``audio/``, ``label-6way.npz`` and ``transcription-merge.csv`` (``name, sentence``). Its
+  ``test1_corpus`` is all ``neutral`` filler (the test labels were held), so only ``train`` is listed.
+
+The root may be the data set's folder or the folder holding ``<edition>-dataset/`` or
+``<edition>-dataset-process/``; ``report.layout`` says which label file was read. A label file without
+a label column is refused (only the ``candidates`` split is unlabelled).
 
 The exact release file names were read from code, not from the gated data, so each split has a
 list of candidates (``LABEL_FILES``) and ``label_csv=`` / ``subtitle_csv=`` override them.
@@ -29,6 +38,7 @@ from __future__ import annotations
 import logging
 import pickle
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,14 +46,16 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from emoomni.data.common import check_media, read_csv_rows, relpath
+from emoomni.data import common
+from emoomni.data.common import DataLayoutError, check_media, read_csv_rows, relpath
 from emoomni.data.manifest import Sample, SkipReport
 from emoomni.labels import LABEL_SETS
 
 log = logging.getLogger(__name__)
 
-EDITIONS = ("mer2023", "mer2025")
+EDITIONS = ("mer2023", "mer2024", "mer2025")
 LABEL_FILES: dict[str, dict[str, tuple[str, ...]]] = {  # split -> candidate label files, first found wins
+    "mer2024": {"train": ("label-disdim.csv", "label-6way.npz")},  # its test1_corpus is all-neutral filler
     "mer2025": {"train": ("track1_train_disdim.csv", "track1_label_6way.npz"),
                 "test": ("track1_test_dis.csv",),  # the processed npz's test1_corpus may be all-neutral filler
                 "candidates": ("track_all_candidates.csv",)},
@@ -51,24 +63,30 @@ LABEL_FILES: dict[str, dict[str, tuple[str, ...]]] = {  # split -> candidate lab
 }
 NPZ_KEYS = {"train": "train_corpus", "test": "test1_corpus"}  # otherwise "<split>_corpus"
 SUBTITLE_FILES = {"mer2025": ("subtitle_chieng.csv", "track1_subtitle_chieng.csv"),
+                  "mer2024": ("label-transcription.csv", "transcription-merge.csv"),
                   "mer2023": ("transcription-engchi-polish.csv", "transcription.csv")}
 NAME_COLUMNS = ("name", "utterance_id")
 LABEL_COLUMNS = ("discrete", "emotion", "label")
 TEXT_COLUMNS = {"english": ("english",), "chinese": ("chinese", "sentence")}
 VIDEO_SUFFIXES = (".mp4", ".avi")
+VIDEO_DIRS = {"mer2024": ("video", "video-labeled")}  # otherwise video/ and <split>/
+UNLABELLED_SPLITS = ("candidates",)
 
 
 def index(root: str | Path, edition: str = "mer2025", split: str = "train", *, label_csv: str | Path | None = None,
           subtitle_csv: str | Path | None = None, subtitle_lang: str = "english") -> tuple[list[Sample], SkipReport]:
-    """Index one split of a local MER2023 / MER2025 copy; defects go to the skip report."""
-    root = Path(root)
+    """Index one split of a local MER2023 / MER2024 / MER2025 copy; defects go to the skip report."""
     if edition not in EDITIONS:
         raise ValueError(f"unknown MER edition {edition!r}; known: {', '.join(EDITIONS)}")
     if subtitle_lang not in TEXT_COLUMNS:
         raise ValueError(f"subtitle_lang must be one of {sorted(TEXT_COLUMNS)}, not {subtitle_lang!r}")
-    ctx = _Context(root, edition, split, find_label_file(root, edition, split, label_csv),
-                   read_subtitles(root, edition, subtitle_csv, subtitle_lang))
+    root = common.check_root(root, edition.upper())
+    base = root if label_csv is not None else find_base(root, edition, split)
+    label_path = find_label_file(base, edition, split, label_csv)
+    subtitles = _override(root, subtitle_csv, "subtitle") if subtitle_csv is not None else None
+    ctx = _Context(root, edition, split, label_path, read_subtitles(base, edition, subtitles, subtitle_lang), base)
     report, samples = SkipReport(edition), []
+    report.layout = f"{edition} {split}: labels {common.shown(root, label_path)} in {common.where(root, base)}"
     for where, row in tqdm(_label_rows(ctx.label_path, split), desc=f"{edition} {split}", unit="clip", leave=False):
         sample = _sample(ctx, where, row, report)
         if sample is not None:
@@ -85,6 +103,16 @@ def index(root: str | Path, edition: str = "mer2025", split: str = "train", *, l
     return samples, report
 
 
+def find_base(root: Path, edition: str, split: str) -> Path:
+    """The folder holding the edition's label files: the root, ``<edition>-dataset[-process]/``."""
+    table = LABEL_FILES[edition]
+    if split not in table:
+        raise ValueError(f"unknown {edition} split {split!r}; known: {', '.join(table)} (or pass label_csv=)")
+    return common.find_base(root, edition.upper(), (".", f"{edition}-dataset", f"{edition}-dataset-process"),
+                            lambda base: any((base / n).is_file() for n in table[split]),
+                            f"a {edition} {split} label file ({', '.join(table[split])})")
+
+
 def find_label_file(root: Path, edition: str, split: str, override: str | Path | None = None) -> Path:
     """The label file for a split: the override if given, else the first candidate that exists."""
     if override is not None:
@@ -96,7 +124,7 @@ def find_label_file(root: Path, edition: str, split: str, override: str | Path |
         if (root / name).is_file():
             return root / name
     tried = ", ".join(table[split])
-    raise FileNotFoundError(f"no {edition} {split} label file in {root}; looked for {tried}; pass label_csv=")
+    raise DataLayoutError(root, f"expected a {edition} {split} label file ({tried}); or pass label_csv=")
 
 
 def read_subtitles(root: Path, edition: str, override: str | Path | None, lang: str) -> dict[str, str]:
@@ -109,10 +137,7 @@ def read_subtitles(root: Path, edition: str, override: str | Path | None, lang: 
             tried = ", ".join(SUBTITLE_FILES[edition])
             log.warning("%s: no subtitle file (%s) in %s; transcripts are None", edition, tried, root)
             return {}
-    try:
-        rows = read_csv_rows(path)
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: neither UTF-8 nor windows-1252 ({e})") from None
+    rows = read_csv_rows(path)
     if rows and not any(c in _lower_keys(rows[0]) for c in TEXT_COLUMNS[lang]):
         log.warning("%s has no %s column (%s); transcripts are None", path, lang, "/".join(TEXT_COLUMNS[lang]))
     texts = {}
@@ -149,20 +174,32 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
 
 def read_npz_corpus(path: str | Path, key: str) -> dict[str, Any]:
-    """Read one ``<key>`` dict from a MERTools ``label-6way.npz`` without executing pickle code."""
-    with zipfile.ZipFile(path) as zf:
-        if f"{key}.npy" not in zf.namelist():
-            keys = sorted(n.removesuffix(".npy") for n in zf.namelist())
-            raise KeyError(f"{path}: no {key!r}; it holds {keys}")
-        with zf.open(f"{key}.npy") as fh:
-            fmt = np.lib.format
-            _, _, dtype = (fmt.read_array_header_1_0 if fmt.read_magic(fh) == (1, 0) else fmt.read_array_header_2_0)(fh)
-            if not dtype.hasobject:
-                raise ValueError(f"{path}: {key} is a {dtype} array, not a dict of labels")
-            try:
-                value = _ArrayOnlyUnpickler(fh).load()
-            except pickle.UnpicklingError as e:
-                raise ValueError(f"{path}: {e}") from None
+    """Read one ``<key>`` dict from a MERTools ``label-6way.npz`` without executing pickle code.
+
+    A missing, truncated or foreign file, or one without ``key``, raises DataLayoutError naming it.
+    """
+    expected = f"expected a MERTools label .npz (a zip of .npy arrays) holding {key}"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if f"{key}.npy" not in zf.namelist():
+                keys = ", ".join(sorted(n.removesuffix(".npy") for n in zf.namelist())) or "nothing"
+                raise DataLayoutError(path, f"{expected}; it holds {keys}")
+            with zf.open(f"{key}.npy") as fh:
+                fmt = np.lib.format
+                magic = fmt.read_magic(fh)
+                _, _, dtype = (fmt.read_array_header_1_0 if magic == (1, 0) else fmt.read_array_header_2_0)(fh)
+                if not dtype.hasobject:
+                    raise ValueError(f"{path}: {key} is a {dtype} array, not a dict of labels")
+                try:
+                    value = _ArrayOnlyUnpickler(fh).load()
+                except pickle.UnpicklingError as e:
+                    raise ValueError(f"{path}: {e}") from None
+    except DataLayoutError:
+        raise
+    except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise DataLayoutError(path, f"{expected}; it is truncated or not a zip ({e})") from None
+    except FileNotFoundError:
+        raise DataLayoutError(path, f"{expected}; no such file") from None
     corpus = value.item() if isinstance(value, np.ndarray) else value
     if not isinstance(corpus, dict):
         raise ValueError(f"{path}: {key} holds {type(corpus).__name__}, not a dict")
@@ -170,6 +207,7 @@ def read_npz_corpus(path: str | Path, key: str) -> dict[str, Any]:
 
 
 def _label_rows(path: Path, split: str) -> list[tuple[str, dict[str, Any]]]:
+    """(location, row) pairs of a label CSV or npz; a CSV needs a name column and, but for candidates, a label one."""
     if path.suffix == ".npz":
         corpus = read_npz_corpus(path, NPZ_KEYS.get(split, f"{split}_corpus"))
         rows = []
@@ -178,13 +216,14 @@ def _label_rows(path: Path, split: str) -> list[tuple[str, dict[str, Any]]]:
             row = {"name": str(name), "discrete": str(value.get("emo") or ""), "valence": value.get("val")}
             rows.append((f"entry {name!r}", row))
         return rows
-    return [(f"line {i}", _lower_keys(row)) for i, row in enumerate(read_csv_rows(path), start=2)]
+    required = (NAME_COLUMNS,) if split in UNLABELLED_SPLITS else (NAME_COLUMNS, LABEL_COLUMNS)
+    return [(f"line {i}", _lower_keys(row)) for i, row in enumerate(read_csv_rows(path, required), start=2)]
 
 
 def _override(root: Path, override: str | Path, what: str) -> Path:
     path = Path(override) if Path(override).is_absolute() else root / override
     if not path.is_file():
-        raise FileNotFoundError(f"{what} file {path} not found")
+        raise DataLayoutError(path, f"{what} file not found")
     return path
 
 
@@ -200,8 +239,8 @@ def _pick(row: dict[Any, Any], columns: tuple[str, ...]) -> str | None:
     return None
 
 
-def _find_video(root: Path, name: str, split: str) -> Path | None:
-    for folder in dict.fromkeys(("video", split)):
+def _find_video(root: Path, name: str, split: str, edition: str = "") -> Path | None:
+    for folder in VIDEO_DIRS.get(edition, ("video", split)):
         for suffix in VIDEO_SUFFIXES:
             if (root / folder / f"{name}{suffix}").is_file():
                 return root / folder / f"{name}{suffix}"
@@ -217,6 +256,7 @@ class _Context:
     split: str
     label_path: Path
     texts: dict[str, str]
+    base: Path | None = None  # where the layout was found (root, or <edition>-dataset/ under it)
     seen: set[str] = field(default_factory=set)
 
 
@@ -247,14 +287,17 @@ def _sample(ctx: _Context, where: str, row: dict[Any, Any], report: SkipReport) 
     if checked is None:
         return None
     (name, label), root, split = checked, ctx.root, ctx.split
-    video = _find_video(root, name, split)
+    base = ctx.base or root
+    video = _find_video(base, name, split, ctx.edition)
     if video is None:
-        report.skip(root / "video" / f"{name}.mp4", f"missing file: no video/{name}.mp4 (or .avi, or under {split}/)")
+        folders = VIDEO_DIRS.get(ctx.edition, ("video", split))
+        report.skip(base / folders[0] / f"{name}.mp4",
+                    f"missing file: no {folders[0]}/{name}.mp4 (or .avi, or under {'/, '.join(folders[1:])}/)")
         return None
     info = check_media(video, report)
     if info is None:
         return None
-    wav = root / "audio" / f"{name}.wav"
+    wav = base / "audio" / f"{name}.wav"
     if wav.is_file():
         if check_media(wav, report) is None:
             return None

@@ -31,7 +31,7 @@ from typing import Any
 from PIL import Image
 from tqdm.auto import tqdm
 
-from emoomni.data.common import check_media, relpath
+from emoomni.data.common import DataLayoutError, check_media, check_root, relpath, shown
 from emoomni.data.manifest import ManifestError, SkipReport, resolve_media
 from emoomni.records import checked_fields, to_line, write_lines
 
@@ -99,9 +99,12 @@ def read_items(path: str | Path) -> list[BenchItem]:
 def index(root: str | Path, items_file: str | Path | None = None, *,
           extract_embedded: bool = True) -> tuple[list[BenchItem], SkipReport]:
     """Index a local OmniBench copy into BenchItems; defective items go to the skip report."""
-    root = Path(root)
+    root = check_root(root, "OmniBench")
     report, items, seen = SkipReport("omnibench"), [], set()
-    for path in find_item_files(root, items_file):
+    files = find_item_files(root, items_file)
+    more = " ..." if len(files) > 3 else ""
+    report.layout = "OmniBench items: " + ", ".join(shown(root, p) for p in files[:3]) + more
+    for path in files:
         for where, record in tqdm(_records(path, report), desc=f"omnibench {path.name}", unit="item", leave=False):
             item = _item(root, path, where, record, report, seen, extract_embedded)
             if item is not None:
@@ -116,15 +119,15 @@ def find_item_files(root: Path, items_file: str | Path | None = None) -> list[Pa
     if items_file is not None:
         path = Path(items_file) if Path(items_file).is_absolute() else root / items_file
         if not path.is_file():
-            raise FileNotFoundError(f"OmniBench item file {path} not found")
+            raise DataLayoutError(path, "OmniBench item file not found")
         return [path]
     for pattern in ITEM_GLOBS:
         found = sorted(root.glob(pattern))
         if found and (pattern.endswith(".parquet") or len(found) == 1):
             return found
         if found:
-            raise ValueError(f"several OmniBench item files match {pattern} in {root}: pass items_file=")
-    raise FileNotFoundError(f"no OmniBench items in {root}; looked for {', '.join(ITEM_GLOBS)}")
+            raise DataLayoutError(root, f"expected one OmniBench item file; several OmniBench item files match {pattern}: pass items_file=")
+    raise DataLayoutError(root, f"expected OmniBench items (no OmniBench items here); looked for {', '.join(ITEM_GLOBS)}")
 
 
 def _records(path: Path, report: SkipReport) -> list[tuple[str, Any]]:
@@ -135,9 +138,12 @@ def _records(path: Path, report: SkipReport) -> list[tuple[str, Any]]:
         frame = pd.read_parquet(path)
         return [(f"row {i}", _plain(r)) for i, r in enumerate(frame.to_dict(orient="records"))]
     if path.suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataLayoutError(path, f"expected a JSON list of items ({e})") from None
         if not isinstance(data, list):
-            raise ValueError(f"{path}: expected a JSON list of items, found {type(data).__name__}")
+            raise DataLayoutError(path, f"expected a JSON list of items, found {type(data).__name__}")
         return [(f"item {i}", r) for i, r in enumerate(data)]
     records = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):

@@ -9,12 +9,13 @@ whatever folder the user chose (``Video_Speech_Actor_01/Actor_01/``,
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from emoomni.data.common import check_media, relpath
+from emoomni.data.common import check_media, check_root, relpath
 from emoomni.data.manifest import Sample, SkipReport
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ SUFFIX = {"01": ".mp4", "02": ".mp4", "03": ".wav"}
 DEFAULT_SPLITS: dict[str, list[int]] = {
     "train": list(range(1, 17)), "val": list(range(17, 21)), "test": list(range(21, 25)),
 }
+_COPY = re.compile(r"^(?P<stem>.+?) ?\((?P<n>\d+)\)$")  # a browser's second download: "name (1).mp4"
 _FIELDS = ("modality", "vocal_channel", "emotion", "intensity", "statement", "repetition", "actor")
 
 
@@ -59,12 +61,18 @@ def parse_filename(name: str) -> dict[str, Any]:
     Traceback (most recent call last):
     ...
     ValueError: '01-01-01-01-01-01.mp4': expected 7 two-digit fields MM-VV-EE-II-SS-RR-AA, got 6 fields
+    >>> parse_filename("01-01-01-01-01-01-01 (1).mp4")
+    Traceback (most recent call last):
+    ...
+    ValueError: '01-01-01-01-01-01-01 (1).mp4': expected 7 two-digit fields MM-VV-EE-II-SS-RR-AA, field '01 (1)' is not two digits
     """
     suffix = Path(name).suffix
     stem = name[: -len(suffix)] if suffix.lower() in (".mp4", ".wav") else name
     parts = stem.split("-")
     if len(parts) != 7 or not all(len(p) == 2 and p.isdigit() for p in parts):
-        raise ValueError(f"{name!r}: expected 7 two-digit fields MM-VV-EE-II-SS-RR-AA, got {len(parts)} fields")
+        bad = next(p for p in parts if not (len(p) == 2 and p.isdigit())) if len(parts) == 7 else None
+        got = f"field {bad!r} is not two digits" if bad is not None else f"got {len(parts)} fields"
+        raise ValueError(f"{name!r}: expected 7 two-digit fields MM-VV-EE-II-SS-RR-AA, {got}")
     codes = dict(zip(_FIELDS, parts))
     try:
         actor = int(codes["actor"])
@@ -95,6 +103,14 @@ def actor_split(actor: int, split_actors: dict[str, list[int]]) -> str | None:
         if actor in actors:
             return split
     return None
+
+
+def _parses(stem: str) -> bool:
+    try:
+        parse_filename(stem)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_splits(split_actors: dict[str, list[int]]) -> None:
@@ -156,9 +172,7 @@ def index(
     "speech" or "song"; the two are never mixed. ``split_actors`` maps split names to actor
     numbers (default train 1-16, val 17-20, test 21-24) and must be disjoint.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"RAVDESS root {root} is not a directory")
+    root = check_root(root, "RAVDESS")
     if channel not in CHANNELS.values():
         raise ValueError(f"channel must be 'speech' or 'song', got {channel!r}")
     unknown = set(modalities) - set(MODALITIES)
@@ -167,7 +181,15 @@ def index(
     split_actors = DEFAULT_SPLITS if split_actors is None else split_actors
     _check_splits(split_actors)
     report, samples, seen = SkipReport("ravdess"), [], {}
-    for path in tqdm(_candidates(root), desc="RAVDESS", unit="file"):
+    candidates = _candidates(root)
+    actors = {p.parent.name for p in candidates if p.parent.name.startswith("Actor_")}
+    report.layout = (f"RAVDESS: {len(candidates)} media files of {len(actors)} actors (Actor_NN folders)" if candidates
+                     else "RAVDESS: no .mp4 or .wav file under the root (expected Actor_NN/MM-VV-EE-II-SS-RR-AA.mp4)")
+    for path in tqdm(candidates, desc="RAVDESS", unit="file"):
+        copy = _COPY.match(path.stem)
+        if copy and _parses(copy["stem"]):
+            report.skip(path, f"duplicate file: {path.name} is a second copy of {copy['stem']}{path.suffix}")
+            continue
         try:
             fields = parse_filename(path.name)
         except ValueError as e:
