@@ -4,6 +4,11 @@ Each build runs in its own interpreter with another ``PYTHONHASHSEED``, so anyth
 iteration order of a set of strings, a salted ``hash()`` or an unseeded random stream shows up as a
 difference. The fast test builds the tiny tokenizer and the tiny base; the slow one builds the smoke
 profile's stages from empty run roots and compares what they wrote.
+
+Both builds run on one machine with torch's default intra-op thread count. Training is not bitwise
+independent of that count: the audio encoder's LayerNorm weight and bias gradients are reduced per
+thread (about 1e-10 apart between one and two threads), so a machine with another core count, or a
+process that sets another thread count, trains slightly different weights.
 """
 
 from __future__ import annotations
