@@ -13,6 +13,7 @@ paper's extraction prompts ask. None of them reads a sample's ``meta``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -128,7 +129,8 @@ class SignalAudio(Extractor):
         """Compute the baseline (mean and spread of each feature) over up to ``baseline_clips`` samples."""
         n = int(self.options.get("baseline_clips", 200))
         chosen = [s for s in samples if s.audio or s.video][:n]
-        key = f"audio-baseline-{len(chosen)}-{abs(hash(tuple(s.id for s in chosen))) % 10**12}.json"
+        ids = hashlib.sha256("\n".join(s.id for s in chosen).encode()).hexdigest()[:12]  # not hash(): salted per process
+        key = f"audio-baseline-{len(chosen)}-{ids}.json"
         path = Path(cache_dir) / key if cache_dir else None
         if path and path.exists():
             self.baseline = json.loads(path.read_text())

@@ -47,7 +47,7 @@ OMNI_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
-TINY_VERSION = 3
+TINY_VERSION = 4
 """Bumped whenever the tiny architecture or its tokenizer changes, so cached tiny bases are rebuilt."""
 
 TEXT = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=3, num_attention_heads=8,

@@ -77,7 +77,7 @@ def evidence_phrasing() -> list[str]:
                                                             (-0.1, 0.0, 0.1), (0.0, 0.1))]
     lines += [SignalAudio.text(np.array(z, float), CLASSES) for z in itertools.product((-1, 0, 1), repeat=5)]
     for votes in itertools.product(CLASSES, repeat=3):
-        gold = max(set(votes), key=votes.count)
+        gold = max(votes, key=votes.count)  # a tie (three different votes) goes to the first modality's
         lines.append(compose_analysis(dict(zip(("vision", "audio", "dialogue"), votes)), gold))
     for i, c in enumerate(itertools.product(CLASSES, repeat=3)):
         lines.append(describe_cues(dict(zip(("vision", "audio", "text"), c)), i % len(TEMPLATES), "Words."))
