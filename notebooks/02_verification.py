@@ -24,19 +24,21 @@
 profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
 verifier_backend = None  # type: str verifier (None: the profile's)
 
-# %%
-from emoomni import config, stages
+# %% tags=["hide-input"]
+from emoomni import config, notebooks, stages
 from emoomni.report import omnicot as report
 
-overrides = {"omnicot.verifier.backend": verifier_backend} if verifier_backend else {}
-params = config.load(profile, **overrides)
+notebooks.setup()
+params = config.load(profile, **{"omnicot.verifier.backend": verifier_backend})
+
+# %%
 result, samples, root = stages.omnicot(params)
 print(f"{len(result.records)} of {len(samples)} samples kept; verdicts computed this run: {result.computed['verdicts']}")
 
 # %% [markdown]
 # ## Retention by class and by condition
 
-# %%
+# %% mystnb={"figure": {"caption": "Share of the samples whose evidence the verifier accepted, per gold label (left) and per condition (right).", "name": "fig-omnicot-retention"}}
 report.retention_plot(samples, result.verdicts)
 
 # %%
