@@ -65,5 +65,5 @@ for record in result.records[:3]:
 # audio content entries) and as ms-swift JSONL (`swift.jsonl`: `messages`, `videos`, `audios`),
 # beside the evidence, the verdict for every sample and the per-sample errors:
 
-# %%
+# %% tags=["hide-input"]
 sorted(p.name for p in stages.omnicot_dir(params).iterdir())
