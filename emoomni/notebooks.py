@@ -24,9 +24,12 @@ EXECUTED_DIR = REPO_ROOT / "book" / "executed"
 log = logging.getLogger(__name__)
 
 WARNING_FILTERS: tuple[tuple[type[Warning], str, str], ...] = (
-    (FutureWarning, r"`(is_)?gradient_checkpointing` is deprecated",
+    (FutureWarning, r"`gradient_checkpointing` is deprecated",
      "transformers 5 renamed the training argument `gradient_checkpointing` to `activation_checkpointing`; "
-     "the library still passes the old name (always False on the embedded default), which works until v6"),
+     "the library still passes the old name (False on the embedded default), which works until v6"),
+    (FutureWarning, r"`is_gradient_checkpointing` is deprecated",
+     "TRL and peft still read the model's `is_gradient_checkpointing`, renamed `is_activation_checkpointing` in "
+     "transformers 5; the value is the same until v6 and nothing in this project can change their code"),
 )
 """Warnings the book's notebooks do not show: (category, message regex, why it is safe to)."""
 
@@ -56,8 +59,9 @@ def relative(path: str | Path) -> str:
 def drop_noise(nb: dict, patterns: tuple[tuple[str, str], ...] = STDERR_NOISE) -> int:
     """Remove the stderr lines matching ``patterns`` from a notebook's outputs (emptied outputs go); returns how many.
 
+    >>> notice = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n"
     >>> nb = {"cells": [{"cell_type": "code", "outputs": [
-    ...     {"output_type": "stream", "name": "stderr", "text": "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n"},
+    ...     {"output_type": "stream", "name": "stderr", "text": notice},
     ...     {"output_type": "stream", "name": "stdout", "text": "kept\\n"}]}]}
     >>> drop_noise(nb), [o["text"] for o in nb["cells"][0]["outputs"]]
     (1, ['kept\\n'])
