@@ -181,7 +181,16 @@ def stage_hash(stage: Any, *inputs: Any) -> str:
 
 
 def load(profile: str | Path, **overrides: Any) -> Params:
-    """Load ``params/<profile>.yaml`` (or a path), apply dotted overrides such as ``synthemo.seed=3``."""
+    """Load ``params/<profile>.yaml`` (or a path), apply dotted overrides such as ``synthemo.seed=3``.
+
+    An override whose value is None is skipped, so a notebook parameter left at None keeps the
+    profile's value:
+
+    >>> load("smoke", **{"synthemo.seed": None, "study.alphas": None}) == load("smoke")
+    True
+    >>> load("smoke", **{"omnicot.vision.backend": None}).omnicot.vision.backend
+    'signal'
+    """
     path = Path(profile) if str(profile).endswith((".yaml", ".yml")) else PARAMS_DIR / f"{profile}.yaml"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in PARAMS_DIR.glob("*.yaml")))
@@ -191,6 +200,8 @@ def load(profile: str | Path, **overrides: Any) -> Params:
         raise ConfigError(f"{path}: expected a mapping at the top level")
     raw.setdefault("profile", path.stem)
     for dotted, value in overrides.items():
+        if value is None:
+            continue
         node = raw
         *parents, leaf = dotted.split(".")
         for key in parents:

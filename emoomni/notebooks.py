@@ -1,4 +1,10 @@
-"""Run the book's notebooks with papermill and check that each .ipynb matches its jupytext .py pair."""
+"""Run the book's notebooks with papermill, prepare their kernel, and check each .ipynb against its jupytext .py pair.
+
+Every notebook starts with :func:`setup`, which silences the library warnings listed in
+:data:`WARNING_FILTERS` (each with the reason it is safe to), and shows paths with :func:`relative`.
+:func:`execute` then drops from the executed copy the stderr lines of :data:`STDERR_NOISE`, which
+come from native code that no Python switch reaches.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,77 @@ import argparse
 import ast
 import json
 import logging
+import re
 import time
+import warnings
 from pathlib import Path
 
-from emoomni.paths import REPO_ROOT
+from emoomni.paths import REPO_ROOT, shown
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 EXECUTED_DIR = REPO_ROOT / "book" / "executed"
 log = logging.getLogger(__name__)
+
+WARNING_FILTERS: tuple[tuple[type[Warning], str, str], ...] = (
+    (FutureWarning, r"`gradient_checkpointing` is deprecated",
+     "transformers 5 renamed the training argument `gradient_checkpointing` to `activation_checkpointing`; "
+     "the library still passes the old name (False on the embedded default), which works until v6"),
+    (FutureWarning, r"`is_gradient_checkpointing` is deprecated",
+     "TRL and peft still read the model's `is_gradient_checkpointing`, renamed `is_activation_checkpointing` in "
+     "transformers 5; the value is the same until v6 and nothing in this project can change their code"),
+)
+"""Warnings the book's notebooks do not show: (category, message regex, why it is safe to)."""
+
+STDERR_NOISE: tuple[tuple[str, str], ...] = (
+    (r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",
+     "LiteRT's native logger announces its CPU delegate when the `fer` model loads (SynthEmo's separability "
+     "check); it is not a warning and no environment variable or Python logger silences it"),
+)
+"""Whole stderr lines :func:`execute` drops from executed notebooks: (regex, why)."""
+
+
+def setup() -> None:
+    """Prepare a notebook's kernel for the book: the warnings of :data:`WARNING_FILTERS` are not shown."""
+    for category, message, _why in WARNING_FILTERS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
+def relative(path: str | Path) -> str:
+    """A path as the book shows it: relative to the repository when inside it, else as given.
+
+    >>> relative(REPO_ROOT / "runs" / "default" / "sft"), relative("Qwen/Qwen2.5-Omni-7B")
+    ('runs/default/sft', 'Qwen/Qwen2.5-Omni-7B')
+    """
+    return shown(path, REPO_ROOT)
+
+
+def drop_noise(nb: dict, patterns: tuple[tuple[str, str], ...] = STDERR_NOISE) -> int:
+    """Remove the stderr lines matching ``patterns`` from a notebook's outputs (emptied outputs go); returns how many.
+
+    >>> notice = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n"
+    >>> nb = {"cells": [{"cell_type": "code", "outputs": [
+    ...     {"output_type": "stream", "name": "stderr", "text": notice},
+    ...     {"output_type": "stream", "name": "stdout", "text": "kept\\n"}]}]}
+    >>> drop_noise(nb), [o["text"] for o in nb["cells"][0]["outputs"]]
+    (1, ['kept\\n'])
+    """
+    regexes = [re.compile(p) for p, _why in patterns]
+    dropped = 0
+    for cell in nb.get("cells", []):
+        outputs = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                text = out["text"] if isinstance(out["text"], str) else "".join(out["text"])
+                lines = text.splitlines(keepends=True)
+                kept = [line for line in lines if not any(r.fullmatch(line.rstrip("\n")) for r in regexes)]
+                dropped += len(lines) - len(kept)
+                if not kept:
+                    continue
+                out["text"] = "".join(kept)
+            outputs.append(out)
+        if "outputs" in cell:
+            cell["outputs"] = outputs
+    return dropped
 
 
 def notebooks() -> list[Path]:
@@ -48,6 +117,9 @@ def execute(nb: Path, profile: str, out_dir: Path = EXECUTED_DIR, **parameters) 
         str(nb), str(out), parameters={"profile": profile, **parameters},
         kernel_name="python3", cwd=str(REPO_ROOT), progress_bar=False,
     )
+    executed = json.loads(out.read_text())
+    if drop_noise(executed):
+        out.write_text(json.dumps(executed, indent=1, ensure_ascii=False) + "\n")
     return out, time.perf_counter() - start
 
 

@@ -303,3 +303,93 @@ def load_separability(path: Path) -> dict:
         v["per_class"] = pd.DataFrame(v["per_class"]).fillna(0).astype(int)
     data["fer"] = pd.DataFrame(data["fer"]).fillna(0).astype(int)
     return data
+
+
+# Named results: what a chapter shows, asked for by name (never by path or position).
+
+STYLE_NAMES = {"label": "SFT label only", "freeform": "SFT free-form",
+               "omnicot_nogt": "SFT OmniCoT without guided tokens", "omnicot": "SFT OmniCoT"}
+"""The book's names of the SFT models per target style."""
+
+
+def _model_key(params: Params, key: str) -> tuple[str, str | float | None]:
+    """``base``, ``sft[:style]`` or ``grpo[:alpha]`` resolved against the profile: the kind and its style or alpha."""
+    kind, _, arg = key.partition(":")
+    if kind == "base" and not arg:
+        return kind, None
+    if kind == "sft":
+        return kind, arg or params.sft.settings.target_style
+    if kind == "grpo":
+        return kind, float(arg) if arg else float(params.grpo.settings.alpha)
+    raise ValueError(f"unknown model {key!r}; use 'base', 'sft', 'sft:<style>', 'grpo' or 'grpo:<alpha>'")
+
+
+def model_name(params: Params, key: str) -> str:
+    """The name the book gives the model a key names: ``base``, ``sft[:<style>]`` or ``grpo[:<alpha>]``.
+
+    ``sft`` and ``grpo`` without a style or alpha mean the profile's (a notebook's parameters override them).
+
+    >>> from emoomni import config
+    >>> p = config.load("smoke")
+    >>> [model_name(p, k) for k in ("base", "sft:label", "sft", "grpo:0", "grpo")]
+    ['tiny base', 'SFT label only', 'SFT OmniCoT', 'GRPO (alpha = 0)', 'DyME-GRPO (alpha = 0.1)']
+    """
+    kind, arg = _model_key(params, key)
+    if kind == "base":
+        return "tiny base" if params.base.model == "tiny" else "base"
+    if kind == "sft":
+        return STYLE_NAMES.get(str(arg), f"SFT {arg}")
+    return "GRPO (alpha = 0)" if arg == 0 else f"DyME-GRPO (alpha = {arg:g})"
+
+
+def model(params: Params, key: str) -> str | Path:
+    """Train (or reuse) the model a key names and return it (a base path or hub id, or an adapter directory)."""
+    kind, arg = _model_key(params, key)
+    if kind == "base":
+        return base_model(params)
+    return sft_model(params, str(arg)) if kind == "sft" else grpo_model(params, arg)
+
+
+def models(params: Params, *keys: str) -> dict[str, str | Path]:
+    """The models the keys name, by their book name, in the order given (see :func:`model_name`)."""
+    return {model_name(params, k): model(params, k) for k in keys}
+
+
+def named_predictions(params: Params, *keys: str, benchmark: str | None = None
+                      ) -> tuple[dict[str, list], list[Sample]]:
+    """Per named model its predictions on ``benchmark`` (None: the profile's ``eval.benchmark``), and the samples.
+
+    The same cached prediction files as :func:`predictions` (and every other chapter's evaluations).
+    """
+    bench = benchmark or params.eval.benchmark
+    runs = {model_name(params, k): evaluation(model(params, k), bench, params)["predictions"] for k in keys}
+    samples, _ = eval_samples(params)
+    return runs, samples
+
+
+def training_logs(params: Params, style: str | None = None) -> dict[str, Path]:
+    """The logs (``log_history.csv``) of the base's pre-training phases and of SFT in ``style``."""
+    style = style or params.sft.settings.target_style
+    sft = sft_model(params, style).parent / "log_history.csv"
+    return {**base_logs(params), model_name(params, f"sft:{style}"): sft}
+
+
+def grpo_log(params: Params, alpha: float | None = None) -> Path:
+    """The log (``log_history.csv``) of the GRPO run with ``alpha`` (None: the profile's)."""
+    return grpo_model(params, alpha).parent / "log_history.csv"
+
+
+def grpo_logs(params: Params, alphas: Sequence[float] | None = None) -> dict[str, Path]:
+    """The logs of the GRPO runs with each of ``alphas`` (None: the profile's alpha alone), by model name."""
+    chosen = [params.grpo.settings.alpha] if alphas is None else alphas
+    return {model_name(params, f"grpo:{float(a)!r}"): grpo_log(params, a) for a in chosen}
+
+
+def style_scores(params: Params, benchmark: str = "synthemo") -> dict[str, dict]:
+    """Per reasoning style of ``sft.styles``: the SFT model's metrics on ``benchmark`` (Table 2's rows)."""
+    return {style: evaluation(sft_model(params, style), benchmark, params) for style in params.sft.styles}
+
+
+def omnibench_runs(params: Params, *keys: str) -> dict[str, list[dict]]:
+    """Per named model (see :func:`model_name`) its answers to the general-ability items."""
+    return {model_name(params, k): omnibench_answers(params, model(params, k)) for k in keys}

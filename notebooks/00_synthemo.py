@@ -28,14 +28,16 @@ profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
 n_clips = None  # type: int clips to generate (None: the profile's synthemo.n_clips)
 seed = None  # type: int generation seed (None: the profile's)
 
-# %%
-from emoomni import config, stages
+# %% tags=["hide-input"]
+from emoomni import config, notebooks, stages
 from emoomni.report import synthemo as report
 
-overrides = {k: v for k, v in {"synthemo.n_clips": n_clips, "synthemo.seed": seed}.items() if v is not None}
-params = config.load(profile, **overrides)
+notebooks.setup()
+params = config.load(profile, **{"synthemo.n_clips": n_clips, "synthemo.seed": seed})
+
+# %%
 samples, root = stages.synthemo_set(params)
-print(f"{len(samples)} clips in {root}")
+print(f"{len(samples)} clips in {notebooks.relative(root)}")
 
 # %% [markdown]
 # ## Conditions per split
@@ -43,7 +45,7 @@ print(f"{len(samples)} clips in {root}")
 # The training split hides the face's emotion on few clips and lets only voice or words dissent;
 # the test split neutralises or contradicts the face on most clips.
 
-# %%
+# %% mystnb={"figure": {"caption": "Share of each condition per split: how the three cues of a clip relate. The training split lets the face carry the gold label almost always; the test split neutralises or contradicts it on most clips.", "name": "fig-synthemo-conditions"}}
 report.condition_mixture(samples)
 
 # %%
@@ -58,7 +60,7 @@ report.counts_table(samples)
 # One apex frame per gold label and condition. A neutral gold label exists only where all three
 # cues agree or in a conflict, by the gold rule.
 
-# %%
+# %% mystnb={"figure": {"caption": "The apex frame of one clip per gold label (rows) and condition (columns), titled with the cue each modality carries (V: face, A: voice, T: words); an empty cell says whether the gold rule excludes the combination or this set has no clip of it.", "name": "fig-synthemo-frames"}}
 report.frames_grid(samples, root)
 
 # %% [markdown]
@@ -67,7 +69,7 @@ report.frames_grid(samples, root)
 # Pitch and loudness of a few clips per vocal cue: sad speech is low, quiet and flat, angry speech
 # loud and fast, surprised speech high with a wide range.
 
-# %%
+# %% mystnb={"figure": {"caption": "Pitch where voiced (left) and loudness (right) over time for four clips per vocal cue, one colour per cue.", "name": "fig-synthemo-prosody"}}
 report.prosody_tracks(samples, root)
 
 # %% [markdown]

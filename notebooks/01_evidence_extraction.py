@@ -28,16 +28,18 @@ vision_backend = None  # type: str vision extractor (None: the profile's)
 audio_backend = None  # type: str audio extractor (None: the profile's)
 dialogue_backend = None  # type: str dialogue extractor (None: the profile's)
 
-# %%
-from emoomni import config, stages
+# %% tags=["hide-input"]
+from emoomni import config, notebooks, stages
 from emoomni.labels import label_set
 from emoomni.report import omnicot as report
 
-overrides = {f"omnicot.{m}.backend": b for m, b in
-             {"vision": vision_backend, "audio": audio_backend, "dialogue": dialogue_backend}.items() if b}
-params = config.load(profile, **overrides)
-result, samples, root = stages.omnicot(params)
+notebooks.setup()
+params = config.load(profile, **{"omnicot.vision.backend": vision_backend, "omnicot.audio.backend": audio_backend,
+                                 "omnicot.dialogue.backend": dialogue_backend})
 labels = label_set(params.omnicot.label_set).labels
+
+# %%
+result, samples, root = stages.omnicot(params)
 print(f"{len(samples)} samples of split {params.omnicot.split!r}; computed this run: {result.computed}")
 
 # %% [markdown]

@@ -24,19 +24,21 @@
 profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
 verifier_backend = None  # type: str verifier (None: the profile's)
 
-# %%
-from emoomni import config, stages
+# %% tags=["hide-input"]
+from emoomni import config, notebooks, stages
 from emoomni.report import omnicot as report
 
-overrides = {"omnicot.verifier.backend": verifier_backend} if verifier_backend else {}
-params = config.load(profile, **overrides)
+notebooks.setup()
+params = config.load(profile, **{"omnicot.verifier.backend": verifier_backend})
+
+# %%
 result, samples, root = stages.omnicot(params)
 print(f"{len(result.records)} of {len(samples)} samples kept; verdicts computed this run: {result.computed['verdicts']}")
 
 # %% [markdown]
 # ## Retention by class and by condition
 
-# %%
+# %% mystnb={"figure": {"caption": "Share of the samples whose evidence the verifier accepted, per gold label (left) and per condition (right).", "name": "fig-omnicot-retention"}}
 report.retention_plot(samples, result.verdicts)
 
 # %%
@@ -63,5 +65,5 @@ for record in result.records[:3]:
 # audio content entries) and as ms-swift JSONL (`swift.jsonl`: `messages`, `videos`, `audios`),
 # beside the evidence, the verdict for every sample and the per-sample errors:
 
-# %%
+# %% tags=["hide-input"]
 sorted(p.name for p in stages.omnicot_dir(params).iterdir())

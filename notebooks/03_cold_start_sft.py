@@ -28,33 +28,37 @@
 
 # %% tags=["parameters"]
 profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
-target_style = "omnicot"  # type: str label, freeform, omnicot_nogt or omnicot
+target_style = None  # type: str label, freeform, omnicot_nogt or omnicot (None: the profile's)
 max_steps = None  # type: int optimizer steps (None: the profile's)
 
-# %%
-from pathlib import Path
-
-from emoomni import config, stages
+# %% tags=["hide-input"]
+from emoomni import config, notebooks, stages
 from emoomni.labels import label_set
 from emoomni.report import training as report
 
-overrides = {"sft.settings.target_style": target_style}
-if max_steps is not None:
-    overrides["sft.settings.max_steps"] = max_steps
-params = config.load(profile, **overrides)
+notebooks.setup()
+params = config.load(profile, **{"sft.settings.target_style": target_style, "sft.settings.max_steps": max_steps})
+labels = label_set(params.omnicot.label_set).labels
+
+# %% tags=["remove-output"]
 base = stages.base_model(params)
 adapter = stages.sft_model(params)
-labels = label_set(params.omnicot.label_set).labels
-print(f"base model: {base}\nSFT adapter: {adapter}")
+
+# %% [markdown]
+# Training prints nothing here: its progress is the loss curves below. The models live under the
+# profile's runs directory:
+
+# %%
+print(f"base model: {notebooks.relative(base)}\nSFT adapter: {notebooks.relative(adapter)}")
 
 # %% [markdown]
 # ## Loss curves
 #
 # The base's two pre-training phases (every weight), then LoRA SFT (loss on the assistant turn
-# only), with the evaluation loss on held-out OmniCoT records.
+# only), with the evaluation loss on held-out OmniCoT records. Each phase counts its own steps.
 
-# %%
-report.loss_curves({**stages.base_logs(params), f"SFT ({target_style})": Path(adapter).parent / "log_history.csv"})
+# %% mystnb={"figure": {"caption": "Training loss against the optimizer step for the base's language phase, its description pre-training and LoRA SFT; the dashed markers are SFT's loss on held-out OmniCoT records.", "name": "fig-sft-loss"}}
+report.loss_curves(stages.training_logs(params))
 
 # %% [markdown]
 # ## What the base perceives
@@ -72,10 +76,11 @@ stages.base_perception(params) if params.base.model == "tiny" else "not measured
 # Greedy decoding. *Valid format* is the share of outputs that are complete OmniCoT traces;
 # unparseable answers count as wrong and are reported as *unknown*.
 
+# %% tags=["remove-output"]
+runs, samples = stages.named_predictions(params, "base", "sft")
+after = runs[stages.model_name(params, "sft")]
+
 # %%
-before, samples = stages.predictions(params, "base")
-after, _ = stages.predictions(params, "sft", target_style)
-runs = {"tiny base": before, f"SFT {target_style}": after}
 report.prediction_summary(runs, labels)
 
 # %%

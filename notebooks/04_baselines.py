@@ -22,14 +22,15 @@
 # %% tags=["parameters"]
 profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
 
-# %%
-from emoomni import config, paper, stages
+# %% tags=["hide-input"]
+from emoomni import config, notebooks, paper, stages
 from emoomni.report import results
 
+notebooks.setup()
 params = config.load(profile)
-styles = params.sft.styles
-adapters = {style: stages.sft_model(params, style) for style in styles}
-scores = {style: stages.evaluation(adapters[style], "synthemo", params) for style in styles}
+
+# %% tags=["remove-output"]
+scores = stages.style_scores(params)
 
 # %% [markdown]
 # ## This book's Table 2 (SynthEmo test split, percent)

@@ -25,24 +25,30 @@
 
 # %% tags=["parameters"]
 profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
-alpha = 0.1  # type: float weight of the modality-entropy reward (0: vanilla GRPO)
+alpha = None  # type: float weight of the modality-entropy reward, 0: vanilla GRPO (None: the profile's)
 max_steps = None  # type: int optimizer steps (None: the profile's)
 
-# %%
-from emoomni import config, stages
+# %% tags=["hide-input"]
+from emoomni import config, notebooks, stages
 from emoomni.labels import label_set
 from emoomni.report import grpo as report
 from emoomni.report import training
 
-overrides = {"grpo.settings.alpha": float(alpha)}
-if max_steps is not None:
-    overrides["grpo.settings.max_steps"] = int(max_steps)
-params = config.load(profile, **overrides)
-adapter = stages.grpo_model(params)
-log_csv = adapter.parent / "log_history.csv"
+notebooks.setup()
+params = config.load(profile, **{"grpo.settings.alpha": alpha, "grpo.settings.max_steps": max_steps})
 labels = label_set(params.omnicot.label_set).labels
-name = f"GRPO alpha={alpha:g}"
-print(f"GRPO adapter: {adapter}\nsettings: {params.grpo.settings}")
+
+# %% tags=["remove-output"]
+adapter = stages.grpo_model(params)
+logs = stages.grpo_logs(params)
+
+# %% [markdown]
+# Training prints nothing here: its progress is the figures below. The adapter and the settings it
+# was trained with:
+
+# %%
+print(f"GRPO adapter: {notebooks.relative(adapter)}")
+report.settings_table(params.grpo.settings)
 
 # %% [markdown]
 # ## Every logged quantity per step
@@ -51,8 +57,8 @@ print(f"GRPO adapter: {adapter}\nsettings: {params.grpo.settings}")
 # traces of each step: the entropies and weights at the guided tokens, p*, R_mod, the format rate
 # and the accuracy of the sampled completions.
 
-# %%
-report.grpo_curves({name: log_csv})
+# %% mystnb={"figure": {"caption": "Every logged quantity of the GRPO run against the optimizer step: the rewards, the DyME statistics over the valid traces of each step (entropies, weights, p*, format rate, accuracy), completion length, KL to the SFT model and the policy loss.", "name": "fig-grpo-curves"}}
+report.grpo_curves(logs)
 
 # %% [markdown]
 # ## The modality weights
@@ -60,11 +66,14 @@ report.grpo_curves({name: log_csv})
 # w_vision and w_audio show which modality's entropy R_mod leans on: the more confident (higher p_m,
 # lower H_m) guided token takes the larger weight.
 
-# %%
-report.modality_weight_curves({name: log_csv})
+# %% mystnb={"figure": {"caption": "The weights R_mod puts on the entropy at [vision] (solid) and at [audio] (dashed) against the optimizer step.", "name": "fig-grpo-weights"}}
+report.modality_weight_curves(logs)
+
+# %% [markdown]
+# The same statistics as the mean of the first and of the last five logged steps:
 
 # %%
-report.last_logged(log_csv)
+report.last_logged(stages.grpo_log(params))
 
 # %% [markdown]
 # How much did the entropy term weigh? In an OmniCoT trace the guided tokens come in a fixed order
@@ -72,7 +81,7 @@ report.last_logged(log_csv)
 # then close to 0 and R_mod, a p-weighted harmonic mean of the entropies, closer still.
 
 # %%
-print(report.reward_share_sentence(log_csv, alpha))
+print(report.reward_share_sentence(stages.grpo_log(params), params.grpo.settings.alpha))
 
 # %% [markdown]
 # ## Before and after GRPO on the SynthEmo test split
@@ -81,10 +90,11 @@ print(report.reward_share_sentence(log_csv, alpha))
 # SynthEmo condition subset: `agree` (all cues agree), one modality neutralised (`poker_face`,
 # `flat_voice`, `neutral_words`) and `conflict` (one modality dissents).
 
+# %% tags=["remove-output"]
+runs, samples = stages.named_predictions(params, "sft:omnicot", "grpo")
+after = runs[stages.model_name(params, "grpo")]
+
 # %%
-before, samples = stages.predictions(params, "sft", "omnicot")
-after, _ = stages.predictions(params, "grpo", alpha=alpha)
-runs = {"SFT OmniCoT": before, name: after}
 training.prediction_summary(runs, labels)
 
 # %%
@@ -109,7 +119,7 @@ training.example_outputs(after)
 # sample selector: `Inspector({"GRPO": adapter}, samples, root, labels).widget` from
 # `emoomni.report.widgets`.
 
-# %%
+# %% tags=["hide-input"]
 from emoomni.evaluate.registry import load_model
 from emoomni.evaluate.trace_analysis import trace_analysis
 from emoomni.report.widgets import figure_attention, figure_media, guided_table, trace_view
@@ -117,7 +127,13 @@ from emoomni.report.widgets import figure_attention, figure_media, guided_table,
 eval_clips, eval_root = stages.eval_samples(params)
 net, processor = load_model(adapter)
 example = trace_analysis(net, processor, eval_clips[0], eval_root, labels)
+
+# %% mystnb={"figure": {"caption": "The first test clip: its frames (top) and its waveform (bottom), with its gold label in the title.", "name": "fig-grpo-example-media"}}
 figure_media(example)
+
+# %% [markdown]
+# The GRPO model's trace for this clip, each token coloured by the entropy of the distribution it was
+# drawn from (darker: less sure), then the statistics the reward reads at the guided tokens:
 
 # %%
 trace_view(example)
@@ -125,7 +141,7 @@ trace_view(example)
 # %%
 guided_table(example)
 
-# %%
+# %% mystnb={"figure": {"caption": "Per section of the trace, the share of its tokens' attention (averaged over layers and heads) on the video, audio and text parts of the input.", "name": "fig-grpo-example-attention"}}
 figure_attention(example)
 
 # %% [markdown]
@@ -135,7 +151,7 @@ figure_attention(example)
 # A second run that changes only `alpha` finds the data, OmniCoT, the base model, the SFT model and
 # its predictions in the cache and computes only the GRPO model and what is read from it.
 
-# %%
+# %% tags=["hide-input"]
 from emoomni import ledger
 from emoomni.paths import runs_dir
 

@@ -26,28 +26,49 @@
 
 # %% tags=["parameters"]
 profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
-alpha = 0.1  # type: float weight of the modality-entropy reward (0: vanilla GRPO)
+alpha = None  # type: float the DyME-GRPO model's reward weight, 0: vanilla GRPO (None: the profile's)
 
-# %%
-from emoomni import config, stages
-from emoomni.evaluate.omnibench import accuracy_by_task
+# %% tags=["hide-input"]
+from emoomni import config, notebooks, stages
 from emoomni.report import omnibench as report
 
-params = config.load(profile)
+notebooks.setup()
+params = config.load(profile, **{"grpo.settings.alpha": alpha})
+
+# %% tags=["remove-output"]
 items, root = stages.omnibench_items(params)
-models = {"base": stages.base_model(params), f"DyME-GRPO alpha={alpha:g}": stages.grpo_model(params, alpha)}
-runs = {name: stages.omnibench_answers(params, path) for name, path in models.items()}
-print(f"{len(items)} items from {root}")
+runs = stages.omnibench_runs(params, "base", "grpo")
+
+# %%
+print(f"{len(items)} items ({params.omnibench.source}, scored by {params.omnibench.mode}) from "
+      f"{notebooks.relative(root)}")
+
+# %% [markdown]
+# ## Accuracy per task type
+#
+# Each column is one model, each row a task type with the share of its questions answered right
+# (percent), and `overall` pools every answered question. Read the columns against each other and
+# against chance (25 %): the question is not whether either model is good at these tasks but whether
+# the emotion training of the later column cost the skills the earlier one had. With a few items per
+# task type (SynthBench on a small profile), one question moves a cell by many points.
 
 # %%
 report.task_table(runs)
 
-# %%
+# %% mystnb={"figure": {"caption": "Accuracy per task type (percent) for the base model and the GRPO model of this chapter's alpha, with each model's overall accuracy in the legend; chance is 25 %.", "name": "fig-omnibench-tasks"}}
 report.task_chart(runs)
 
 # %% [markdown]
-# Unparseable replies and media errors per model:
+# ## What was not scored
+#
+# A reply from which no option can be read counts as wrong, and an item whose media could not be
+# decoded is left out; both are counted here so that the accuracies above can be read against them.
+# A high unparseable rate means the scores measure the answer format more than the skill.
 
 # %%
-{name: accuracy_by_task(records).loc["overall", ["unparseable_rate", "errors"]].to_dict()
- for name, records in runs.items()}
+report.failure_table(runs)
+
+# %% [markdown]
+# On the embedded default both models are the tiny thinker, whose general perception comes only
+# from SynthEmo's description pre-training: this check says whether the emotion stages moved its
+# answers to general questions, not how the paper's 7B model fares.

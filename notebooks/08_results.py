@@ -31,24 +31,17 @@
 # %% tags=["parameters"]
 profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
 
-# %%
-from emoomni import config, paper, stages
+# %% tags=["hide-input"]
+from emoomni import config, notebooks, paper, stages
 from emoomni.evaluate import modality
 from emoomni.ablation import seed_runs
 from emoomni.labels import label_set
 from emoomni.report import modality as modality_report
 from emoomni.report import results, tables
 
+notebooks.setup()
 params = config.load(profile)
 labels = label_set(params.omnicot.label_set).labels
-alpha = params.grpo.settings.alpha
-models = {
-    "tiny base": stages.base_model(params),
-    "SFT label only": stages.sft_model(params, "label"),
-    "SFT OmniCoT": stages.sft_model(params, "omnicot"),
-    "GRPO (alpha = 0)": stages.grpo_model(params, 0.0),
-    f"DyME-GRPO (alpha = {alpha:g})": stages.grpo_model(params, alpha),
-}
 
 # %% [markdown]
 # ## The paper's per-class table, read two ways
@@ -122,8 +115,11 @@ tables.paper_table1()
 # macro recall, WAR accuracy; weighted F1 and the unknown rate (unparseable answers, counted wrong)
 # are added.
 
-# %%
+# %% tags=["remove-output"]
+models = stages.models(params, "base", "sft:label", "sft:omnicot", "grpo:0", "grpo")
 rows = stages.evaluations(models, params.study.benchmarks, params)
+
+# %%
 results.table1(rows)
 
 # %%
@@ -136,8 +132,10 @@ print("not available on this machine (no local copy):", ", ".join(results.unavai
 # initialisation, the data order and GRPO's sampling), on the SynthEmo test split: mean and
 # standard deviation in percent.
 
-# %%
+# %% tags=["remove-output"]
 per_seed = seed_runs(params)
+
+# %%
 spread = results.seed_spread(per_seed)
 spread
 
@@ -150,10 +148,11 @@ print(results.difference_sentence(spread, "SFT OmniCoT", "DyME-GRPO"))
 # SFT OmniCoT against DyME-GRPO on the SynthEmo test split (percent), then the paper's own
 # per-class table on IEMOCAP.
 
+# %% tags=["remove-output"]
+compared, _ = stages.named_predictions(params, "sft:omnicot", "grpo", benchmark="synthemo")
+
 # %%
-sft_preds = stages.evaluation(models["SFT OmniCoT"], "synthemo", params)["predictions"]
-dyme_preds = stages.evaluation(models[f"DyME-GRPO (alpha = {alpha:g})"], "synthemo", params)["predictions"]
-results.table3({"SFT OmniCoT": sft_preds, "DyME-GRPO": dyme_preds}, labels)
+results.table3(compared, labels)
 
 # %%
 paper.table3()
@@ -166,21 +165,28 @@ paper.table3()
 # the audio silenced, or the transcript removed. A model that relies on a modality changes its
 # answers (flip rate) and loses accuracy when that modality is removed.
 
-# %%
-reliance = stages.modality_reliance(params, {name: models[name] for name in
-                                             ("tiny base", "SFT OmniCoT", f"DyME-GRPO (alpha = {alpha:g})")})
+# %% tags=["remove-output"]
+trained = stages.models(params, "sft:omnicot", "grpo")
+reliance = stages.modality_reliance(params, stages.models(params, "base", "sft:omnicot", "grpo"))
 profiles = modality.reliance_profiles(reliance)
+
+# %%
 modality_report.reliance_table(profiles)
 
-# %%
+# %% mystnb={"figure": {"caption": "What removing one modality at inference costs each model: the accuracy lost (left, points) and the share of answers that change (right, percent), per ablated modality.", "name": "fig-results-reliance"}}
 modality_report.reliance_chart(profiles)
 
+# %% [markdown]
+# The base model, never trained on the emotion task, is shown for reference; the sentence compares
+# the two trained models:
+
 # %%
-print(modality.reliance_sentence({name: profiles[name] for name in list(profiles)[1:]}))
+print(modality.reliance_sentence({name: profiles[name] for name in trained}))
 
 # %% [markdown]
-# The entropies and weights at the guided tokens over the test split, as the reward sees them:
+# The entropies and weights at the guided tokens over the test split, as the reward sees them, for
+# the two trained models (the base was never taught the guided tokens):
 
-# %%
-modality_report.entropy_distributions({name: modality.guided_distribution(r["none"])
-                                       for name, r in list(reliance.items())[1:]})
+# %% mystnb={"figure": {"caption": "Distribution over the test clips of the entropy at [vision] and at [audio] and of the weights w_vision and w_audio, one outline per trained model.", "name": "fig-results-guided"}}
+modality_report.entropy_distributions({name: modality.guided_distribution(reliance[name]["none"])
+                                       for name in trained})

@@ -27,3 +27,12 @@ def test_overrides_and_types():
     p = config.load("smoke", **{"synthemo.seed": 7, "synthemo.clip.fps": 5})
     assert p.synthemo.seed == 7 and p.synthemo.clip.fps == 5.0 and isinstance(p.synthemo.clip.fps, float)
     assert config.stage_hash(p.synthemo) != config.stage_hash(config.load("smoke").synthemo)
+
+
+def test_overrides_left_at_none_keep_the_profiles_values():
+    smoke = config.load("smoke")
+    p = config.load("smoke", **{"synthemo.seed": None, "grpo.settings.max_steps": None, "study.alphas": None,
+                                "omnicot.verifier.backend": None, "nowhere.at.all": None})
+    assert p == smoke
+    assert config.load("smoke", **{"grpo.settings.alpha": 0, "study.alphas": [0.0, 0.3]}).grpo.settings.alpha == 0.0
+    assert config.load("smoke", **{"study.alphas": [0.0, 0.3]}).study.alphas == (0.0, 0.3)

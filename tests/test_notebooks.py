@@ -48,3 +48,18 @@ def test_papermill_lists_every_parameter_with_a_type_and_help(nb):
     for name, p in params.items():
         assert p["inferred_type_name"] not in ("None", None), f"{nb.name}: {name} has no type"
         assert p["help"], f"{nb.name}: {name} has no help text"
+
+
+@pytest.mark.parametrize("nb", NBS, ids=lambda p: p.name)
+def test_notebooks_set_up_their_kernel_and_ask_the_stages_for_results_not_files(nb):
+    source = nb.with_suffix(".py").read_text()
+    assert "notebooks.setup()" in source, f"{nb.name} does not call emoomni.notebooks.setup()"
+    assert source.count("config.load(") == 1, f"{nb.name}: load the profile once, overrides passed to config.load"
+    for hard_coded in ("log_history", ".parent /", "overrides[", "if v is not None"):
+        assert hard_coded not in source, f"{nb.name} builds {hard_coded!r} by hand"
+
+
+def test_noise_filters_are_each_given_a_reason():
+    from emoomni import notebooks as nbs
+
+    assert all(len(why) > 40 for *_, why in nbs.WARNING_FILTERS + nbs.STDERR_NOISE)

@@ -19,7 +19,7 @@ from scipy import ndimage
 from emoomni.data import omnibench, synthbench
 from emoomni.evaluate.omnibench import (BenchAnswer, accuracy_by_task, answer_questions, parse_choice,
                                         question_messages, read_answers)
-from emoomni.report.omnibench import task_chart, task_table
+from emoomni.report.omnibench import failure_table, task_chart, task_table
 
 N = 40  # four items of each of the ten task types
 
@@ -289,6 +289,8 @@ def test_task_table_and_chart():
     assert isinstance(radar, matplotlib.figure.Figure) and radar.axes[0].name == "polar"
     bars = task_chart({"base": base[:2], "DyME-GRPO": tuned[:2]})
     assert bars.axes[0].name == "rectilinear" and len(bars.axes[0].patches) == 4
+    failures = failure_table({"base": base, "DyME-GRPO": tuned + [_rec(10, "Shape", None, "A", "MediaError: x")]})
+    assert failures.loc["base"].tolist() == [6, 50.0, 0] and failures.loc["DyME-GRPO"].tolist() == [7, 0.0, 1]
 
 
 def test_likelihood_mode_picks_the_likeliest_letter_of_a_full_logits_forward(omni, one_thread, bench, tmp_path):

@@ -26,6 +26,8 @@ def test_summary_sentence_and_conditions(tmp_path):
     assert "not a sign" not in training.before_after_sentence(runs, LABELS)
     one_class = {"base": before, "sft": [_pred(0, "happy", "sad", True), _pred(1, "sad", "sad", True)]}
     assert "It answers 'sad' for 100 % of the clips" in training.before_after_sentence(one_class, LABELS)
+    silent = {"base": before, "sft": [_pred(0, "happy", None, False), _pred(1, "sad", None, False)]}
+    assert training.before_after_sentence(silent, LABELS).endswith("It gives no parseable answer for 100 % of the clips.")
     samples = [Sample("s0", "synthemo", "test", video="a.mp4", label="happy", meta={"condition": "agree"}),
                Sample("s1", "synthemo", "test", video="b.mp4", label="sad", meta={"condition": "poker_face"})]
     cond = training.accuracy_by_condition(runs, samples)

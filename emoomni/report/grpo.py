@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -122,3 +124,17 @@ def reward_share_sentence(path: str | Path, alpha: float) -> str:
             f"H_audio = {mean('dyme/H_audio'):.4f} nats, with p_vision = {mean('dyme/p_vision'):.3f} and p_audio = "
             f"{mean('dyme/p_audio'):.3f}; R_mod averaged {mean('dyme/R_mod'):.5f} on valid traces, so alpha x R_mod "
             f"(alpha = {alpha:g}) added {alpha * modality:.6f} to a mean reward of {total:.4f} ({share:.2f} % of it).")
+
+
+def settings_table(settings: Any) -> pd.DataFrame:
+    """A settings dataclass as a two-column table (setting, value), in field order.
+
+    >>> @dataclasses.dataclass
+    ... class Settings:
+    ...     alpha: float = 0.1
+    ...     rewards: tuple = ("format_accuracy", "modality")
+    >>> settings_table(Settings(alpha=0.2))["value"].tolist()
+    ['0.2', "('format_accuracy', 'modality')"]
+    """
+    values = {f.name: str(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
+    return pd.DataFrame({"value": values}).rename_axis("setting")

@@ -24,6 +24,19 @@ def task_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
     return table.round(1)
 
 
+def failure_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
+    """Per model: questions answered, the share of unparseable replies (percent) and the items lost to media errors."""
+    if not runs:
+        raise ValueError("no runs to compare")
+    rows = {name: accuracy_by_task(records).loc["overall"] for name, records in runs.items()}
+    table = pd.DataFrame({name: {"answered": int(r["n"]),
+                                 "unparseable (%)": round(100 * float(r["unparseable_rate"]), 1),
+                                 "media errors": int(r["errors"])}
+                          for name, r in rows.items()}).T
+    table.index.name = "model"
+    return table
+
+
 def _label(task: str) -> str:
     return textwrap.fill(task, 14)
 

@@ -71,7 +71,9 @@ def before_after_sentence(runs: Mapping[str, Sequence], labels: Sequence[str]) -
                 f"{rb['accuracy']:.1f} % (UAR {ra['UAR']:.1f} % to {rb['UAR']:.1f} %; chance is about "
                 f"{100 / len(labels):.1f} %).")
     label, share = dominant_answer(list(runs.values())[-1])
-    if share >= 0.8:
+    if share >= 0.8 and label is None:
+        sentence += f" It gives no parseable answer for {100 * share:.0f} % of the clips."
+    elif share >= 0.8:
         sentence += (f" It answers {label!r} for {100 * share:.0f} % of the clips: its accuracy is about that "
                      "class's share of the split, not a sign that it recognises emotions.")
     return sentence
