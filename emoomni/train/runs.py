@@ -9,7 +9,6 @@ checkpoints of another run; :func:`run_training` resumes from the newest complet
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -21,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from emoomni.records import write_lines
+from emoomni.settings import key_dict
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def finished(out_dir: str | Path, settings: Any, data: str, base_model: str | os
     if not path.exists():
         return None
     meta = json.loads(path.read_text())
-    same = (meta.get("settings") == json.loads(json.dumps(dataclasses.asdict(settings)))
+    same = (meta.get("settings") == json.loads(json.dumps(key_dict(settings)))
             and meta.get("data_key") == data and meta.get("base_model") == source_id(base_model))
     if not same and meta.get("data_key") == data and meta.get("base_model") != source_id(base_model):
         log.info("%s was trained from %s, not %s: training again", path.parent, meta.get("base_model"),
