@@ -73,6 +73,7 @@ report.last_logged(log_csv)
 
 # %%
 print(report.reward_share_sentence(log_csv, alpha))
+print(report.advantage_share_sentence(log_csv))
 
 # %% [markdown]
 # ## Before and after GRPO on the SynthEmo test split
