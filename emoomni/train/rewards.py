@@ -10,8 +10,8 @@ The reward of one completion is ``R = R_fmt * R_acc + alpha * R_mod`` (``alpha =
 - ``R_mod = (1 - p*) * sum_m w_m H_m`` over m in {vision, audio}, where ``H_m`` is the entropy of the
   policy's next-token distribution at the guided token ``[m]``'s entropy site (by default the one that
   generated it; :mod:`emoomni.model.entropy_sites`), ``p_m`` the probability the guided token was
-  generated with, ``u_m = p_m / H_m``, ``w_m = u_m / sum_j u_j``, and ``p*`` the policy's probability of the gold answer teacher-forced in the answer slot
-  (:func:`emoomni.model.guided_stats.answer_probs`). Algebraically ``sum_m w_m H_m`` is the
+  generated with, ``u_m = p_m / H_m``, ``w_m = u_m / sum_j u_j``, and ``p*`` the policy's probability
+  of the gold answer teacher-forced in the answer slot (:func:`emoomni.model.guided_stats.answer_probs`). Algebraically ``sum_m w_m H_m`` is the
   ``p``-weighted harmonic mean of the entropies, ``(p_v + p_a) / (p_v / H_v + p_a / H_a)``, which is how
   it is computed here: it is finite for every input.
 
