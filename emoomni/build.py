@@ -19,7 +19,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+from emoomni.progress import tqdm
 
 from emoomni.data.manifest import Sample, resolve_media
 from emoomni.extract.base import MODALITIES, Evidence, ExtractionError, Extractor

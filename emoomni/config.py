@@ -13,7 +13,7 @@ import yaml
 
 from emoomni.data.synthemo.generate import SynthEmoConfig
 from emoomni.paths import REPO_ROOT
-from emoomni.settings import ConfigError, build
+from emoomni.settings import ConfigError, build, key_dict, when_set
 from emoomni.train.grpo import GRPOSettings
 from emoomni.train.pretrain import PretrainSettings
 from emoomni.train.sft import SFTSettings
@@ -71,6 +71,9 @@ class OmniCoTStage:
     verifier: Backend = field(default_factory=lambda: Backend("rules", {"min_votes": 2}))
     prompts: dict[str, str] = field(default_factory=dict)
     """Overrides of the prompt templates in :mod:`emoomni.prompts` (keys: system, vision, audio, dialogue, verify)."""
+    order: str = when_set("fixed")
+    """Section order of the traces (:data:`emoomni.omnicot.ORDERS`): what SFT targets follow, and what the format
+    checks of GRPO and evaluation accept. The build itself does not depend on it."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,8 @@ class EvalStage:
     batch_size: int = 16
     max_new_tokens: int = 256
     include_transcript: bool = True
+    entropy_site: str = when_set("emitted")
+    """Where the predictions' H_m is read (:data:`emoomni.model.entropy_sites.ENTROPY_SITES`)."""
 
 
 @dataclass(frozen=True)
@@ -168,14 +173,23 @@ class Params:
     omnibench: OmniBenchStage = field(default_factory=OmniBenchStage)
     study: StudyStage = field(default_factory=StudyStage)
 
+    def __post_init__(self) -> None:
+        for where, order in (("sft.settings.order", self.sft.settings.order), ("grpo.settings.order", self.grpo.settings.order)):
+            if order not in ("fixed", self.omnicot.order):
+                raise ConfigError(f"{where} is {order!r} but omnicot.order is {self.omnicot.order!r}; set omnicot.order "
+                                  "alone (the stages pass it on)")
+
     def snapshot(self) -> dict[str, Any]:
         """The resolved profile as plain data."""
         return dataclasses.asdict(self)
 
 
 def stage_hash(stage: Any, *inputs: Any) -> str:
-    """A short hash of a stage's resolved settings and any other inputs it depends on (results are cached under it)."""
-    settings = dataclasses.asdict(stage)
+    """A short hash of a stage's resolved settings and any other inputs it depends on (results are cached under it).
+
+    Fields declared with :func:`emoomni.settings.when_set` count only when set to a non-default value.
+    """
+    settings = key_dict(stage)
     blob = json.dumps([settings, *map(str, inputs)] if inputs else settings, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

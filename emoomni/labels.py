@@ -83,15 +83,41 @@ def label_set(dataset: str | LabelSet) -> LabelSet:
 
 
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", flags=re.S | re.I)
-_WORD = re.compile(r"[a-z]+")
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_CLAUSE = re.compile(r"[.,;:!?()\n]+")
+NEGATIONS = frozenset({"not", "no", "never", "neither", "nor", "without", "non", "hardly", "barely", "isn't",
+                       "wasn't", "aren't", "doesn't", "don't", "didn't", "isnt", "wasnt", "doesnt", "dont"})
+"""Words that negate a label named after them in the same clause (``not happy``, ``no sign of anger``)."""
+STRUCTURE_MARKS = ("<think>", "[vision]", "[audio]", "[dialogue]", "[analysis]")
+"""Marks of a structured trace: without an ``<answer>`` tag such a text names no answer (the evidence is no answer)."""
 
 
-def extract_answer(text: str | None, dataset: str | LabelSet) -> str | None:
+def _labels_named(scope: str, ls: LabelSet) -> tuple[set[str], bool]:
+    """The labels a text names and whether any of them is negated earlier in its clause."""
+    found, negated = set(), False
+    for clause in _CLAUSE.split(scope.lower()):
+        seen_negation = False
+        for w in _WORD.findall(clause):
+            if w in NEGATIONS:
+                seen_negation = True
+                continue
+            label = ls.canonical(w.split("'")[0])
+            if label is not None:
+                found.add(label)
+                negated = negated or seen_negation
+    return found, negated
+
+
+def extract_answer(text: str | None, dataset: str | LabelSet, whole_text: bool | None = None) -> str | None:
     """The paper's Phi: the canonical label a model output names, or None.
 
-    Reads the ``<answer>`` spans when there are any, otherwise the whole text. Case, markdown
-    emphasis and punctuation are ignored and synonyms map to the canonical label. Returns None when
-    no label, or two different labels, are named; it never falls back to a default class.
+    Reads the ``<answer>`` spans (an unclosed last ``<answer>`` counts, up to the end). Without any,
+    ``whole_text`` decides: False gives None (R_acc, OmniCoT traces); True reads the whole text; None
+    (the default) reads it only when the text carries no ``<think>`` tag and no guided token, so a
+    truncated trace is never scored from its evidence sentences while a free-form reply still is
+    (that fallback's misses show in the unknown rate). Case, markdown emphasis and punctuation are
+    ignored and synonyms map to the canonical label. Returns None when no label, two different
+    labels, or a negated label (``not happy``) are named; it never falls back to a default class.
 
     >>> extract_answer("<think>...</think><answer>**Joy**.</answer>", "meld")
     'happy'
@@ -103,13 +129,23 @@ def extract_answer(text: str | None, dataset: str | LabelSet) -> str | None:
     True
     >>> extract_answer("<think>she looks sad</think><answer>happy</answer>", "meld")
     'happy'
+    >>> extract_answer("<answer>not happy</answer>", "meld") is None
+    True
+    >>> extract_answer("<think>[vision] the face suggests sad [audio] the voice suggests sad", "meld") is None
+    True
+    >>> extract_answer("The speaker sounds sad.", "meld", whole_text=False) is None
+    True
     """
     if not text:
         return None
     spans = _ANSWER.findall(text)
     if not spans and re.search(r"<answer>", text, flags=re.I):
         spans = [text[re.search(r"<answer>", text, flags=re.I).end() :]]
+    if not spans:
+        if whole_text is None:
+            whole_text = not any(mark in text for mark in STRUCTURE_MARKS)
+        if not whole_text:
+            return None
     scope = " ".join(spans) if spans else text
-    ls = label_set(dataset)
-    found = {ls.canonical(w) for w in _WORD.findall(scope.lower())} - {None}
-    return found.pop() if len(found) == 1 else None
+    found, negated = _labels_named(scope, label_set(dataset))
+    return found.pop() if len(found) == 1 and not negated else None

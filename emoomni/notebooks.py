@@ -12,12 +12,21 @@ import argparse
 import ast
 import json
 import logging
+import os
 import re
+import sys
+import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
+from typing import TextIO
+
+import papermill
 
 from emoomni.paths import REPO_ROOT, shown
+from emoomni.progress import ENV, status_line
+from emoomni.progress import read as read_progress
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 EXECUTED_DIR = REPO_ROOT / "book" / "executed"
@@ -106,17 +115,89 @@ def out_of_sync(nb: Path) -> bool:
     return cells(a) != cells(b)
 
 
-def execute(nb: Path, profile: str, out_dir: Path = EXECUTED_DIR, **parameters) -> tuple[Path, float]:
-    """Execute one notebook with papermill into ``out_dir``; returns the output path and seconds taken."""
-    import papermill
+def running_cell(nb: dict) -> tuple[int, int] | None:
+    """``(number, of)`` of the code cell papermill marks as running in a partly executed notebook, or None.
 
+    >>> cell = lambda status: {"cell_type": "code", "metadata": {"papermill": {"status": status}}}
+    >>> running_cell({"cells": [cell("completed"), {"cell_type": "markdown"}, cell("running"), cell("pending")]})
+    (2, 3)
+    >>> running_cell({"cells": [cell("pending")]}) is None
+    True
+    """
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    for i, c in enumerate(code, 1):
+        if c.get("metadata", {}).get("papermill", {}).get("status") == "running":
+            return i, len(code)
+    return None
+
+
+class Watcher(threading.Thread):
+    """Prints, while a notebook executes, its running cell, the time spent and left, and the library's latest bar.
+
+    On a terminal the line is redrawn every second; elsewhere (a CI log) a line is printed every 30 s.
+    """
+
+    def __init__(self, name: str, executed: Path, progress: Path, expected: float | None,
+                 stream: TextIO = sys.stderr) -> None:
+        super().__init__(daemon=True)
+        self.name_, self.executed, self.progress, self.expected, self.stream = name, executed, progress, expected, stream
+        self.start_time, self.done, self.cell = time.monotonic(), threading.Event(), None
+        self.tty = stream.isatty()
+
+    def line(self) -> str:
+        """The status line now."""
+        try:
+            self.cell = running_cell(json.loads(self.executed.read_text())) or self.cell
+        except (OSError, ValueError):
+            pass  # papermill is rewriting the file; keep the last cell seen
+        return status_line(self.name_, self.cell, time.monotonic() - self.start_time, self.expected,
+                           read_progress(self.progress))
+
+    def run(self) -> None:
+        every, last = (1.0, 0.0) if self.tty else (30.0, time.monotonic())
+        while not self.done.wait(1.0):
+            if time.monotonic() - last >= every:
+                last = time.monotonic()
+                text = self.line()
+                self.stream.write(f"\r\x1b[2K{text[:200]}" if self.tty else f"{text}\n")
+                self.stream.flush()
+
+    def stop(self) -> None:
+        """Stop and clear the line."""
+        self.done.set()
+        self.join(timeout=5)
+        if self.tty:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+
+
+def execute(nb: Path, profile: str, out_dir: Path = EXECUTED_DIR, expected: float | None = None,
+            **parameters) -> tuple[Path, float]:
+    """Execute one notebook with papermill into ``out_dir``; returns the output path and seconds taken.
+
+    While it runs, a :class:`Watcher` shows its progress on stderr; ``expected`` (seconds, the last build's
+    time) gives the estimate of what is left.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / nb.name
     start = time.perf_counter()
-    papermill.execute_notebook(
-        str(nb), str(out), parameters={"profile": profile, **parameters},
-        kernel_name="python3", cwd=str(REPO_ROOT), progress_bar=False,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        progress = Path(tmp) / "progress.json"
+        previous = os.environ.get(ENV)
+        os.environ[ENV] = str(progress)  # the kernel inherits it
+        watcher = Watcher(nb.stem, out, progress, expected)
+        watcher.start()
+        try:
+            papermill.execute_notebook(
+                str(nb), str(out), parameters={"profile": profile, **parameters},
+                kernel_name="python3", cwd=str(REPO_ROOT), progress_bar=False,
+            )
+        finally:
+            watcher.stop()
+            if previous is None:
+                os.environ.pop(ENV, None)
+            else:
+                os.environ[ENV] = previous
     executed = json.loads(out.read_text())
     if drop_noise(executed):
         out.write_text(json.dumps(executed, indent=1, ensure_ascii=False) + "\n")
@@ -134,9 +215,11 @@ def main(argv: list[str] | None = None) -> None:
     chosen = [nb for nb in notebooks() if not args.names or any(nb.name.startswith(n) for n in args.names)]
     if not chosen:
         parser.error(f"no notebook matches {args.names}")
+    timings = args.out / "timings.json"
+    last = json.loads(timings.read_text()).get(args.profile, {}) if timings.exists() else {}
     total = 0.0
     for nb in chosen:
-        _, seconds = execute(nb, args.profile, args.out)
+        _, seconds = execute(nb, args.profile, args.out, expected=last.get(nb.name))
         total += seconds
         log.info("%-32s %7.1f s", nb.name, seconds)
         record_time(args.out / "timings.json", nb.name, args.profile, seconds)

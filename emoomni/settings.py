@@ -1,7 +1,9 @@
 """Settings files: plain YAML mappings -> frozen (nested) dataclasses, refusing unknown keys and wrong types.
 
 Every settings dataclass of the library (the trainers', the profiles') is built through :func:`build`,
-so a misspelt key or a wrong type fails with the file and the key named.
+so a misspelt key or a wrong type fails with the file and the key named. A field declared with
+:func:`when_set` enters cache keys and run metadata (:func:`key_dict`) only when it differs from its
+default, so adding such a field leaves every existing cache key as it was.
 """
 
 from __future__ import annotations
@@ -17,6 +19,40 @@ import yaml
 
 class ConfigError(ValueError):
     """A settings file or profile is malformed: unknown key, wrong type or missing file; the message says where."""
+
+
+KEY_WHEN_SET = "key_when_set"
+"""Field metadata: the field enters :func:`key_dict` only when its value differs from the default."""
+
+
+def when_set(default: Any) -> Any:
+    """A dataclass field with ``default`` that cache keys see only when it is set to another value."""
+    return dataclasses.field(default=default, metadata={KEY_WHEN_SET: True})
+
+
+def key_dict(obj: Any) -> Any:
+    """``dataclasses.asdict`` for cache keys and run metadata: :func:`when_set` fields at their default are left out.
+
+    >>> @dataclasses.dataclass
+    ... class S:
+    ...     a: int = 1
+    ...     b: str = when_set("fixed")
+    >>> key_dict(S()), key_dict(S(b="free"))
+    ({'a': 1}, {'a': 1, 'b': 'free'})
+    """
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.metadata.get(KEY_WHEN_SET) and value == f.default:
+                continue
+            out[f.name] = key_dict(value)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(key_dict(v) for v in obj)
+    if isinstance(obj, dict):
+        return {k: key_dict(v) for k, v in obj.items()}
+    return obj
 
 
 def settings_file(cls: type, path: str | Path | None, **overrides: Any) -> Any:

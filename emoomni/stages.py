@@ -81,7 +81,7 @@ def omnicot_inputs(params: Params) -> tuple[list[Sample], Path]:
 def omnicot_dir(params: Params) -> Path:
     """Where a profile's OmniCoT build lives, keyed by its inputs and settings."""
     o = params.omnicot
-    key = stage_hash(type(o)(**{**o.__dict__, "workers": 1}))
+    key = stage_hash(type(o)(**{**o.__dict__, "workers": 1, "order": "fixed"}))  # the build ignores the order
     source = synthemo_dir(params).name if o.source == "synthemo" else "manifest"
     return runs_dir(params.profile) / f"omnicot-{source}-{key}"
 
@@ -156,7 +156,8 @@ def sft_model(params: Params, style: str | None = None) -> Path:
     from dataclasses import replace
 
     result, samples, root = omnicot(params)
-    settings = replace(params.sft.settings, target_style=style or params.sft.settings.target_style)
+    settings = replace(params.sft.settings, target_style=style or params.sft.settings.target_style,
+                       order=params.omnicot.order)
     n_eval = max(1, round(params.sft.eval_fraction * len(result.records))) if params.sft.eval_fraction > 0 else 0
     train, held = (result.records[:-n_eval], result.records[-n_eval:]) if n_eval else (result.records, [])
     base = base_model(params)
@@ -193,7 +194,8 @@ def grpo_model(params: Params, alpha: float | None = None) -> Path:
     from dataclasses import replace
 
     g = params.grpo
-    settings = g.settings if alpha is None else replace(g.settings, alpha=float(alpha))
+    settings = replace(g.settings, order=params.omnicot.order)
+    settings = settings if alpha is None else replace(settings, alpha=float(alpha))
     policy = sft_merged(params)
     samples, root = grpo_inputs(params)
     chosen = [x for x in samples if x.split == g.split]
@@ -292,7 +294,8 @@ def modality_reliance(params: Params, models: dict[str, str | Path]) -> dict:
             path = out_root / "predictions" / f"{tag}-{m}-{stage_hash(e)}.jsonl"
             result[name][m] = predict(net, processor, chosen, data_root, label_set(params.omnicot.label_set), path,
                                       batch_size=e.batch_size, max_new_tokens=e.max_new_tokens,
-                                      include_transcript=e.include_transcript)
+                                      include_transcript=e.include_transcript, entropy_site=e.entropy_site,
+                                      order=params.omnicot.order)
     return result
 
 

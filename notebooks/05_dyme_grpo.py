@@ -82,6 +82,7 @@ report.last_logged(stages.grpo_log(params))
 
 # %%
 print(report.reward_share_sentence(stages.grpo_log(params), params.grpo.settings.alpha))
+print(report.advantage_share_sentence(stages.grpo_log(params)))
 
 # %% [markdown]
 # ## Before and after GRPO on the SynthEmo test split

@@ -36,3 +36,35 @@ def test_overrides_left_at_none_keep_the_profiles_values():
     assert p == smoke
     assert config.load("smoke", **{"grpo.settings.alpha": 0, "study.alphas": [0.0, 0.3]}).grpo.settings.alpha == 0.0
     assert config.load("smoke", **{"study.alphas": [0.0, 0.3]}).study.alphas == (0.0, 0.3)
+
+
+def test_order_and_entropy_site_change_cache_keys_only_when_set():
+    import dataclasses
+    import hashlib
+    import json
+    from dataclasses import replace
+
+    from emoomni.evaluate.registry import for_profile
+    from emoomni.stages import omnicot_dir
+
+    p = config.load("default")
+    free = config.load("default", **{"omnicot.order": "free", "eval.entropy_site": "section"})
+    g = p.grpo.settings
+    # the key as it was computed before the fields existed: the defaults leave it unchanged
+    before = {k: v for k, v in dataclasses.asdict(g).items() if k not in ("entropy_site", "order")}
+    assert config.stage_hash(g) == hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    assert config.stage_hash(replace(g, entropy_site="following")) != config.stage_hash(g)
+    assert config.stage_hash(replace(g, order="free")) != config.stage_hash(g)
+    assert config.stage_hash(replace(p.sft.settings, order="free")) != config.stage_hash(p.sft.settings)
+    assert config.stage_hash(free.eval) != config.stage_hash(p.eval)
+    assert omnicot_dir(free) == omnicot_dir(p)  # the build does not depend on the order
+    bench, other = for_profile("synthemo", p), for_profile("synthemo", free)
+    assert (other.order, other.entropy_site) == ("free", "section") and bench.key() != other.key()
+    assert for_profile("synthemo", config.load("default")).key() == bench.key()
+
+
+def test_sub_settings_follow_omnicot_order():
+    with pytest.raises(config.ConfigError, match="omnicot.order"):
+        config.load("default", **{"sft.settings.order": "free"})
+    p = config.load("default", **{"omnicot.order": "free", "grpo.settings.order": "free"})
+    assert p.grpo.settings.order == "free"

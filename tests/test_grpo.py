@@ -20,11 +20,12 @@ from emoomni.data.synthemo import generate
 from emoomni.labels import label_set
 from emoomni.model import chat_messages, guided_token_ids
 from emoomni.paths import REPO_ROOT
+from emoomni.train.advantages import alpha_advantage_share
 from emoomni.train.grpo import GRPOSettings, grpo_rows, make_grpo_trainer, reward_weights, rows_key, train_grpo
 from emoomni.train.media_rows import omni_rows
 from emoomni.train.rewards import dyme_score, modality_reward
 from emoomni.train.runs import ADAPTER_META, finished
-from tests.test_predict import full_logits, reference_p_star, reference_stats
+from tests.test_predict import full_logits, reference_p_star, reference_site_stats, reference_stats
 from tests.net import free_port
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -59,6 +60,13 @@ def test_every_grpo_setting_reaches_trl_explicitly(tiny, data, tmp_path):
         "grpo", 0.02, 0.3, 2, 0.9, 0.95, 5)
     assert (a.max_completion_length, a.learning_rate, a.reward_weights, a.scale_rewards) == (16, 2e-6, [1.0, 0.1],
                                                                                              "group")
+    batch = GRPOSettings(**{**FAST, "scale_rewards": "batch", "entropy_site": "section", "order": "free"})
+    other = make_grpo_trainer(tiny, grpo_rows(samples[:2], root, "synthemo", batch), tmp_path / "b", batch)
+    assert (other.args.scale_rewards, other.scale_rewards, other.entropy_site) == ("batch", "batch", "section")
+    assert {r["order"] for r in grpo_rows(samples[:2], root, "synthemo", batch)} == {"free"}
+    for bad in ({"scale_rewards": "groups"}, {"entropy_site": "anywhere"}, {"order": "random"}):
+        with pytest.raises(ValueError):
+            GRPOSettings(**bad)
     assert set(trainer.generation_config.suppress_tokens or []) >= {trainer.processing_class.video_token_id,
                                                                     trainer.processing_class.audio_token_id}
 
@@ -85,6 +93,14 @@ def test_trls_weighted_reward_sum_is_the_papers_r(tiny, data, tmp_path):
     assert trainer.reward_weights.tolist() == pytest.approx([1.0, 0.3])
     assert trl_sum.tolist() == pytest.approx(paper, abs=1e-6)
     assert len(set(paper)) > 3  # right, wrong and invalid traces with varied R_mod all took part
+    # the step's advantage diagnostics read TRL's rewards per function: group 1 all right, group 2 split
+    trainer.model.train()
+    trainer._log_advantages(torch.tensor([[1.0, 0.2], [1.0, 0.0], [1.0, 0.0], [0.0, 0.0]]))
+    metrics = trainer._metrics["train"]
+    assert metrics["dyme/constant_task_groups"][-1] == 0.5
+    assert metrics["dyme/advantage_share_alpha"][-1] == pytest.approx(
+        alpha_advantage_share([1.0, 1.0, 1.0, 0.0], [0.2, 0.0, 0.0, 0.0], 0.3, 2, "group"))
+    assert metrics["dyme/advantage_share_alpha"][-1] > 0.49  # alpha x R_mod is 1.5 % of the reward
 
 
 def test_statistics_handed_to_the_reward_equal_a_full_logits_forward(tiny, data, tmp_path):
@@ -108,6 +124,11 @@ def test_statistics_handed_to_the_reward_equal_a_full_logits_forward(tiny, data,
     assert {r["aiv"] for r in trainer._gen_rows} == {True, False}  # a mixed rotary layout batch
     guided, p_star = trainer.modality_statistics(comps, golds)
     some, some_p = trainer.modality_statistics(comps, golds, needed=[True, False, True])
+    at_site = {}
+    for site in ("following", "section"):
+        trainer.entropy_site = site
+        at_site[site] = trainer.modality_statistics(comps, golds)[0]
+    trainer.entropy_site = "emitted"
     trainer._gen_rows = None
     assert some[1] == {m: None for m in some[1]} and some_p[1] is None  # unscored rows get nothing
     assert some[0]["vision"]["entropy"] == pytest.approx(guided[0]["vision"]["entropy"], abs=TOL)
@@ -122,6 +143,13 @@ def test_statistics_handed_to_the_reward_equal_a_full_logits_forward(tiny, data,
             assert (ref is None) == (got is None), (b, name)
             if ref is not None:
                 worst = max(worst, abs(got["entropy"] - ref["entropy"]), abs(got["prob"] - ref["prob"]))
+        for site, got_site in at_site.items():  # H_m at the other sites, p_m unchanged
+            for name, token in ids.items():
+                ref = reference_site_stats(logits, t, comps[b][:-1], token, site, set(ids.values()), tok)
+                got = got_site[b][name]
+                assert (ref is None) == (got is None), (site, b, name)
+                if ref is not None:
+                    worst = max(worst, abs(got["entropy"] - ref["entropy"]), abs(got["prob"] - ref["prob"]))
         prefix = texts[b][: texts[b].index("<answer>") + len("<answer>")] if "<answer>" in texts[b] \
             else texts[b] + "\n<answer>"
         ref_logp, _ = reference_p_star(model, processor, sample, root, prefix, golds[b])
@@ -168,8 +196,12 @@ def test_training_steps_carry_the_media_into_every_forward_and_move_only_the_ada
     assert all("lora_" in n or "trainable_tokens" in n for n in moved), sorted(moved)
     logged = pd.DataFrame(trainer.state.log_history)
     for column in ("rewards/format_accuracy_reward/mean", "rewards/modality_reward/mean", "dyme/format_rate",
-                   "dyme/accuracy", "completions/mean_length", "kl"):
+                   "dyme/accuracy", "completions/mean_length", "kl", "dyme/advantage_share_alpha",
+                   "dyme/constant_task_groups"):
         assert column in logged.columns, column
+    # the spread-by-position task reward is never constant in a group, and R_mod is 0 without valid traces
+    assert (logged["dyme/constant_task_groups"].dropna() == 0).all()
+    assert (logged["dyme/advantage_share_alpha"].dropna() == 0).all()
 
 
 def test_a_batch_without_its_media_is_refused(tiny, data, tmp_path):

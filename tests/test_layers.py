@@ -19,7 +19,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "emoomni"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("emoomni", "emoomni.records", "emoomni.labels", "emoomni.metrics", "emoomni.omnicot", "emoomni.media",
               "emoomni.paths", "emoomni.prompts", "emoomni.settings", "emoomni.audit", "emoomni.paper",
-              "emoomni.ledger", "emoomni.pretrained", "emoomni.intervals", "emoomni.resources")),
+              "emoomni.ledger", "emoomni.pretrained", "emoomni.intervals", "emoomni.progress",
+              "emoomni.resources")),
     ("data", ("emoomni.data",)),
     ("extract", ("emoomni.extract",)),
     ("build", ("emoomni.build", "emoomni.export")),

@@ -84,6 +84,38 @@ def reference_stats(logits: torch.Tensor, t: int, completion: list[int], token: 
     return {"entropy": float(-(logp.exp() * logp).sum()), "prob": float(logp[token].exp())}
 
 
+def reference_site_stats(logits: torch.Tensor, t: int, completion: list[int], token: int, site: str,
+                         guided: set[int], tokenizer, stopped: bool = True) -> dict | None:
+    """H at an entropy site and p of the first ``token`` in ``completion`` (stop excluded), from full logits.
+
+    Written from the definitions, not the library's index helper: ``following`` is the distribution at
+    the guided token's own position; ``section`` averages those producing the tokens after it, up to
+    the next guided token or the ``</`` token that opens ``</think>``, else the completion's end.
+    """
+    if token not in completion:
+        return None
+    j = completion.index(token)
+
+    def entropy(i: int) -> float:
+        logp = logits[t + i - 1].log_softmax(-1)
+        return float(-(logp.exp() * logp).sum())
+
+    if site == "emitted":
+        idx = [j]
+    elif site == "following":
+        idx = [j + 1] if j + 1 < len(completion) + int(stopped) else []
+    else:
+        pieces = [tokenizer.decode([i]) for i in completion]
+        end = next((k for k in range(j + 1, len(completion)) if completion[k] in guided
+                    or (pieces[k] == "</" and k + 1 < len(pieces) and pieces[k + 1].startswith("think"))),
+                   len(completion))
+        idx = list(range(j + 1, end))
+    if not idx:
+        return None
+    prob = float(logits[t + j - 1].log_softmax(-1)[token].exp())
+    return {"entropy": sum(entropy(i) for i in idx) / len(idx), "prob": prob}
+
+
 def close(a: dict | None, b: dict | None) -> float:
     """Largest absolute difference between two stats dicts (both must be None or both present)."""
     assert (a is None) == (b is None), (a, b)
@@ -119,6 +151,45 @@ def test_guided_stats_match_full_logits_first_occurrence_and_none(omni, data):
                            processor.tokenizer.pad_token_id)
     one = omni_inputs(processor, [chat_messages(samples[0], LABELS, root)], add_generation_prompt=True)
     assert all(v is None for v in guided_stats(model, one, stop_first, ids)[0].values())
+
+
+SITE_TEXTS = [
+    render(OmniCoT("A wide smile.", "A bright voice.", "I won!", "All cues agree.", "happy")),
+    render(OmniCoT("A frown.", "A low voice.", "Leave me.", "All sad.", "sad"), "free", "clip-2"),
+    "<think>\n[audio] a low voice\n[vision] a frown\n</think>\n<answer>sad</answer>",  # vision closes at </think>
+    "some words [vision]",  # the guided token is the last one before the stop: no section
+]
+
+
+@pytest.mark.parametrize("site", ["emitted", "following", "section"])
+def test_every_entropy_site_matches_full_logits(omni, data, site):
+    model, processor = omni
+    root, samples = data
+    tok = processor.tokenizer
+    ids = {k.strip("[]"): v for k, v in guided_token_ids(processor).items()}
+    assert render(OmniCoT("A frown.", "A low voice.", "Leave me.", "All sad.", "sad"), "free", "clip-2").index(
+        "[vision]") > 10  # the free trace does not open with vision
+    chosen = samples[:4]
+    comps = [tokenize(processor, x) for x in SITE_TEXTS]
+    inputs = omni_inputs(processor, [chat_messages(s, LABELS, root) for s in chosen], add_generation_prompt=True)
+    padded = pad_right(comps, tok.pad_token_id)
+    alone = guided_stats(model, inputs, padded, ids, site=site, tokenizer=tok)
+    both, _ = completion_stats(model, inputs, padded, ids, [s.label for s in chosen], tok, site=site)
+    worst, seen = 0.0, 0
+    for s, text, comp, a, b in zip(chosen, SITE_TEXTS, comps, alone, both):
+        logits, t, full = full_logits(model, processor, s, root, text)
+        assert full[t:t + len(comp)] == comp
+        for name, token in ids.items():
+            ref = reference_site_stats(logits, t, comp[:-1], token, site, set(ids.values()), tok)
+            worst = max(worst, close(a[name], ref), close(b[name], ref))
+            seen += ref is not None
+    assert worst < TOL and seen >= 9
+    if site == "section":
+        assert alone[3]["vision"] is None and alone[2]["vision"] is not None
+    else:
+        assert alone[3]["vision"] is not None  # following: the distribution over the stop token
+    with pytest.raises(ValueError, match="entropy site"):
+        guided_stats(model, inputs, padded, ids, site="anywhere")
 
 
 def reference_p_star(model, processor, sample: Sample, root: Path, answer_prefix: str, gold: str) -> tuple[float, int]:

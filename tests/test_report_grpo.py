@@ -50,3 +50,13 @@ def test_reward_share_sentence_reports_the_entropy_term_from_the_log(tmp_path):
                   "dyme/p_audio": [0.98, 0.98], "dyme/R_mod": [0.02, 0.02]}).to_csv(path, index=False)
     text = grpo.reward_share_sentence(path, 0.1)
     assert "H_vision = 0.0200" in text and "added 0.002000 to a mean reward of 0.4000 (0.50 % of it)" in text
+
+
+def test_advantage_share_sentence_reads_the_logged_share(tmp_path):
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"step": [1, 2], "reward": [0.5, 0.6], "dyme/advantage_share_alpha": [0.4, 0.6],
+                  "dyme/constant_task_groups": [0.5, 0.7]}).to_csv(path, index=False)
+    text = grpo.advantage_share_sentence(path)
+    assert "50.0 % of the summed absolute advantage" in text and "60.0 % of the groups" in text
+    pd.DataFrame({"step": [1], "reward": [0.5]}).to_csv(path, index=False)
+    assert "no advantage share" in grpo.advantage_share_sentence(path)

@@ -258,3 +258,25 @@ def test_multi_gpu_launch_configs_are_valid():
     ds = json.loads(ds_path.read_text())
     assert ds["zero_optimization"]["stage"] == 2 and ds["bf16"]["enabled"] == "auto"
     assert config.mixed_precision is None  # precision comes from the DeepSpeed file
+
+
+def test_free_order_targets_follow_a_per_sample_order_with_analysis_last(data, records):
+    from emoomni.omnicot import is_valid, parse, section_order
+    from emoomni.train.sft import sft_data
+
+    root, samples = data
+    rows, _ = sft_data(records, samples, root, LABELS, settings(order="free"))
+    answers = {r["id"]: json.loads(r["messages"])[-1]["content"][0]["text"] for r in rows}
+    orders = set()
+    for r in records:
+        text = answers[r.sample_id]
+        found = tuple(sorted(("vision", "audio", "dialogue", "analysis"), key=lambda m: text.index(f"[{m}]")))
+        assert found == section_order("free", r.sample_id) and found[-1] == "analysis"
+        assert is_valid(text, "free") and parse(text, "free") == r.trace
+        orders.add(found)
+    assert len(orders) > 1  # the order varies across samples
+    fixed, _ = sft_data(records, samples, root, LABELS, settings())
+    assert [json.loads(r["messages"])[-1]["content"][0]["text"] for r in fixed] == [
+        render_style(r.trace, "omnicot") for r in records]
+    with pytest.raises(ValueError, match="section order"):
+        settings(order="shuffled")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+from emoomni.progress import tqdm
 
 from emoomni.data import common
 from emoomni.data.common import DataLayoutError, check_media, read_csv_rows, relpath

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+from emoomni.progress import tqdm
 
 from emoomni.data import common
 from emoomni.data.common import check_media, decode_text, relpath

@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+from emoomni.progress import tqdm
 
 from emoomni.data import common
 from emoomni.data.common import check_media, clean_text, read_csv_rows, relpath

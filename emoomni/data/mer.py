@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from emoomni.progress import tqdm
 
 from emoomni.data import common
 from emoomni.data.common import DataLayoutError, check_media, read_csv_rows, relpath

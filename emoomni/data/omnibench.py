@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from tqdm.auto import tqdm
+from emoomni.progress import tqdm
 
 from emoomni.data.common import DataLayoutError, check_media, check_root, relpath, shown
 from emoomni.data.manifest import ManifestError, SkipReport, resolve_media

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+from emoomni.progress import tqdm
 
 from emoomni.data.common import check_media, check_root, relpath
 from emoomni.data.manifest import Sample, SkipReport

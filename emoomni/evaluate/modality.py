@@ -38,7 +38,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
+from emoomni.progress import tqdm
 
 from emoomni.data.manifest import ManifestError, Sample, SkipReport, resolve_media, write_manifest
 from emoomni.evaluate.predict import Prediction

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
+from emoomni.progress import tqdm
 
 from emoomni.data.manifest import ManifestError, resolve_media
 from emoomni.data.omnibench import BenchItem

@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from emoomni.progress import tqdm
 
 from emoomni.data.manifest import Sample
 from emoomni.labels import LABEL_SETS, LabelSet, extract_answer, label_set
 from emoomni.model import audio_in_video, chat_messages, decode, guided_token_ids, omni_inputs, placeholder_ids
+from emoomni.model.entropy_sites import check_site
 from emoomni.model.guided_stats import MODALITIES, completion_lengths, completion_stats, stop_ids
-from emoomni.omnicot import is_valid
+from emoomni.omnicot import check_order, is_valid
 from emoomni.records import append_lines, checked_fields, load_journal, to_line, write_lines
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ class Prediction:
     """One model output: the text, its answer (Phi; None when unparseable), the gold label and the statistics.
 
     ``stats`` maps each modality in :data:`~emoomni.model.guided_stats.MODALITIES` to ``{'entropy': H_m,
-    'prob': p_m}`` at its first generated guided token, or None when the token was not generated.
+    'prob': p_m}`` at its first generated guided token (H_m at the prediction's entropy site), or None
+    when the token was not generated.
     ``p_star`` is the product of the gold label's token probabilities in the answer slot and
     ``p_star_mean`` their geometric mean (both None without a gold label). ``n_tokens`` counts the
     generated tokens before the stop token; the ``*_seconds`` fields are this sample's share of its
@@ -154,7 +156,8 @@ def generation_config(model: Any, processor: Any, max_new_tokens: int, do_sample
 
 
 def _run_batch(model: Any, processor: Any, batch: list[Sample], data_root: str | Path, ls: LabelSet, gc: Any,
-               seed: int, include_transcript: bool, fps: float, size: int | dict) -> list[Prediction]:
+               seed: int, include_transcript: bool, fps: float, size: int | dict, entropy_site: str = "emitted",
+               order: str = "fixed") -> list[Prediction]:
     """Generate for one batch, measure the statistics and build its records."""
     start = time.perf_counter()
     chats = [chat_messages(s, ls.labels, data_root, include_transcript=include_transcript) for s in batch]
@@ -172,14 +175,14 @@ def _run_batch(model: Any, processor: Any, batch: list[Sample], data_root: str |
     stops = stop_ids(model) | {int(i) for i in ([gc.eos_token_id] if isinstance(gc.eos_token_id, int)
                                                 else gc.eos_token_id or [])}
     stats, probs = completion_stats(model, inputs, completion, {m: ids[f"[{m}]"] for m in MODALITIES},
-                                    [s.label for s in batch], processor.tokenizer, stops=stops)
+                                    [s.label for s in batch], processor.tokenizer, stops=stops, site=entropy_site)
     t2 = time.perf_counter()
     lengths = completion_lengths(completion, stops)
     texts = decode(processor, [row[:n] for row, n in zip(completion.tolist(), lengths)])
     n = len(batch)
     total = time.perf_counter() - start
     return [Prediction(sample_id=s.id, text=text, answer=extract_answer(text, ls), gold=s.label,
-                       valid_format=is_valid(text), stats=st, p_star=None if pr is None else pr["p_star"],
+                       valid_format=is_valid(text, order), stats=st, p_star=None if pr is None else pr["p_star"],
                        p_star_mean=None if pr is None else pr["p_star_mean"], n_tokens=length,
                        generate_seconds=(t1 - t0) / n, stats_seconds=(t2 - t1) / n, seconds=total / n)
             for s, text, st, pr, length in zip(batch, texts, stats, probs, lengths)]
@@ -189,7 +192,7 @@ def predict(model: Any, processor: Any, samples: Sequence[Sample], data_root: st
             labels: str | LabelSet | Sequence[str], out_path: str | Path, batch_size: int = 16,
             max_new_tokens: int = 256, do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0,
             top_k: int = 0, seed: int = 0, include_transcript: bool = True, fps: float = 4.0,
-            size: int | dict = 112) -> list[Prediction]:
+            size: int | dict = 112, entropy_site: str = "emitted", order: str = "fixed") -> list[Prediction]:
     """Predict every sample (batched, resumable), append records to ``out_path``, return them in manifest order.
 
     ``labels`` is the label set (name, :class:`~emoomni.labels.LabelSet`, or class names) named in the
@@ -198,7 +201,10 @@ def predict(model: Any, processor: Any, samples: Sequence[Sample], data_root: st
     batch's first sample id (the global RNG state is left untouched). Sampled outputs therefore
     reproduce for the same batch layout; greedy outputs for any layout. Sample ids already in
     ``out_path`` are skipped; a torn last line left by a killed run is dropped and the file
-    rewritten; records of ids not in ``samples`` stay in the file but are not returned. The model
+    rewritten; records of ids not in ``samples`` stay in the file but are not returned.
+    ``entropy_site`` is where H_m is read (:data:`emoomni.model.entropy_sites.ENTROPY_SITES`) and
+    ``order`` the section order the format check accepts (:data:`emoomni.omnicot.ORDERS`); a file
+    resumed under other values mixes them, so keep one file per choice. The model
     runs in eval mode (its previous mode is restored). A failing batch raises; the batches before it
     are on disk.
     """
@@ -208,6 +214,8 @@ def predict(model: Any, processor: Any, samples: Sequence[Sample], data_root: st
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     ls = _resolve_labels(labels)
+    check_site(entropy_site)
+    check_order(order)
     out = Path(out_path)
     done: dict[str, Prediction] = {}
     if out.exists():
@@ -224,7 +232,8 @@ def predict(model: Any, processor: Any, samples: Sequence[Sample], data_root: st
     try:
         with tqdm(total=len(samples), initial=len(samples) - len(todo), desc="predict", unit="sample") as bar:
             for batch in _batches(todo, data_root, batch_size):
-                preds = _run_batch(model, processor, batch, data_root, ls, gc, seed, include_transcript, fps, size)
+                preds = _run_batch(model, processor, batch, data_root, ls, gc, seed, include_transcript, fps, size,
+                                   entropy_site, order)
                 append_lines((p.to_json() for p in preds), out)
                 done.update((p.sample_id, p) for p in preds)
                 bar.update(len(preds))

@@ -31,6 +31,7 @@ from emoomni.metrics import emotion_metrics
 from emoomni.model import load_omni
 from emoomni.paths import runs_dir, shown
 from emoomni.records import write_lines
+from emoomni.settings import key_dict, when_set
 from emoomni.train.sft import load_sft
 
 METRICS = ("accuracy", "uar", "weighted_precision", "weighted_f1", "macro_f1", "unknown_rate")
@@ -59,6 +60,10 @@ class Benchmark:
     max_new_tokens: int = 256
     include_transcript: bool = True
     metrics: tuple[str, ...] = METRICS
+    entropy_site: str = when_set("emitted")
+    """Where the predictions' H_m is read (:data:`emoomni.model.entropy_sites.ENTROPY_SITES`)."""
+    order: str = when_set("fixed")
+    """The section order the format check accepts (:data:`emoomni.omnicot.ORDERS`)."""
 
     def key(self) -> str:
         """A short hash of the whole spec.
@@ -68,7 +73,7 @@ class Benchmark:
         """
         import hashlib
 
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        blob = json.dumps(key_dict(self), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
@@ -111,7 +116,8 @@ def for_profile(name: str, params: Any) -> Benchmark:
     if e is None:
         return bench
     changes = {"batch_size": e.batch_size, "max_new_tokens": e.max_new_tokens,
-               "include_transcript": e.include_transcript, "max_samples": e.max_samples or bench.max_samples}
+               "include_transcript": e.include_transcript, "max_samples": e.max_samples or bench.max_samples,
+               "entropy_site": e.entropy_site, "order": params.omnicot.order}
     if bench.source == "synthemo":
         changes["split"] = e.split
     return dataclasses.replace(bench, **changes)
@@ -170,7 +176,8 @@ def evaluate(model: str | Path, bench: Benchmark | str, params: Any, synthemo: C
         net, processor = load_model(model)
         preds = predict(net, processor, samples, root, label_set(bench.label_set), out / "predictions.jsonl",
                         batch_size=bench.batch_size, max_new_tokens=bench.max_new_tokens,
-                        include_transcript=bench.include_transcript)
+                        include_transcript=bench.include_transcript, entropy_site=bench.entropy_site,
+                        order=bench.order)
     labels = label_set(bench.label_set).labels
     scores = emotion_metrics([p.gold for p in preds], [p.answer for p in preds], labels)
     result = {"benchmark": bench.name, "model": tag, "n": len(preds),

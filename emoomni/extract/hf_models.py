@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from tqdm.auto import tqdm
+from emoomni.progress import tqdm
 
 from emoomni.data.manifest import Sample
 from emoomni.extract.base import Evidence, ExtractionError, Extractor, load_clip_audio, media_path, register

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from tqdm.auto import tqdm
+from emoomni.progress import tqdm
 
 from emoomni.data.manifest import ManifestError, Sample, resolve_media
 from emoomni.extract.base import MODALITIES, Evidence, ExtractionError, Extractor, load_clip_audio, register

@@ -8,7 +8,7 @@ materialised. :func:`completion_stats` gets both from a single pass whenever eve
 before the answer slot (every valid trace). Public API: :func:`guided_stats`, :func:`answer_probs`,
 :func:`p_star`, :func:`completion_stats`; helpers :func:`stop_ids`, :func:`completion_lengths`,
 :func:`extend_position_ids`, :func:`teacher_forced_hidden`, :func:`answer_slot`, and the pieces DyME-GRPO's
-reward pass reuses: :func:`trim_completions`, :func:`first_guided`, :func:`answer_slots`.
+reward pass reuses: :func:`trim_completions`, :func:`first_guided`, :func:`guided_sites`, :func:`answer_slots`.
 
 Conventions (decided once, tested in ``tests/test_predict.py``):
 
@@ -17,8 +17,11 @@ Conventions (decided once, tested in ``tests/test_predict.py``):
   logits processor (no temperature, top-p / top-k, or ``suppress_tokens`` masking). The suppressed
   multimodal placeholder ids therefore keep their (small) share of the entropy.
 - **Where.** For a completion ``c_0 .. c_{L-1}`` after a prompt of (padded) length ``T``, token ``c_j``
-  is generated from the hidden state at position ``T + j - 1``. H_m is the Shannon entropy (nats) of
-  that distribution and p_m the probability it gives ``c_j``, for the guided token of modality ``m``.
+  is generated from the hidden state at position ``T + j - 1``. p_m is the probability that
+  distribution gives ``c_j``, the guided token of modality ``m``; H_m is the Shannon entropy (nats) at
+  the chosen entropy site (:mod:`emoomni.model.entropy_sites`): by default (``emitted``) that same
+  distribution, else the one after it (``following``) or the mean over the section it opens
+  (``section``). A site with no distribution to read gives None for the modality.
 - **Which tokens count.** Only tokens before the first stop id (``eos_token_id`` of the model's
   generation config, plus its pad id) are searched; what follows is padding.
 - **Missing / repeated guided tokens.** A guided token that was not generated gives ``None`` for that
@@ -44,6 +47,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+
+from emoomni.model.entropy_sites import check_site, mean_or_none, site_indices, tag_start
 
 MODALITIES = ("vision", "audio")
 ANSWER_TAG = "<answer>"
@@ -164,12 +169,35 @@ def first_guided(rows: Sequence[Sequence[int]], names: Mapping[str, int]) -> lis
     return found
 
 
-def _guided_result(n: int, names: Mapping[str, int], found: Sequence[tuple[int, str, int]], logp: Sequence[float],
-                   ent: Sequence[float]) -> list[dict[str, dict[str, float] | None]]:
+def guided_sites(rows: Sequence[Sequence[int]], with_stop: Sequence[Sequence[int]],
+                 found: Sequence[tuple[int, str, int]], guided: Sequence[int], site: str,
+                 tokenizer: Any = None) -> list[list[int]]:
+    """Per found guided token, the completion indices of its entropy site (``</think>`` found with ``tokenizer``)."""
+    check_site(site)
+    out = []
+    for b, _, j in found:
+        end = None if tokenizer is None else (lambda b=b: tag_start(lambda ids: _decode(tokenizer, ids), rows[b]))
+        out.append(site_indices(rows[b], j, set(guided), site, stopped=len(with_stop[b]) > len(rows[b]),
+                                think_end=end))
+    return out
+
+
+def _guided_result(n: int, names: Mapping[str, int], found: Sequence[tuple[int, str, int]],
+                   sites: Sequence[Sequence[int]], scores: Mapping[tuple[int, int], tuple[float, float]]
+                   ) -> list[dict[str, dict[str, float] | None]]:
+    """Per sample and modality ``{'entropy', 'prob'}`` from the scored ``(sample, index) -> (logp, entropy)``."""
     result: list[dict[str, dict[str, float] | None]] = [{name: None for name in names} for _ in range(n)]
-    for (b, name, _), lp, h in zip(found, logp, ent):
-        result[b][name] = {"entropy": h, "prob": math.exp(lp)}
+    for (b, name, j), idx in zip(found, sites):
+        h = mean_or_none([scores[(b, i)][1] for i in idx])
+        if h is not None:
+            result[b][name] = {"entropy": h, "prob": math.exp(scores[(b, j)][0])}
     return result
+
+
+def _wanted(found: Sequence[tuple[int, str, int]], sites: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    """Every ``(sample, index)`` the guided statistics need: the guided tokens and their sites, once each."""
+    keys = [(b, j) for b, _, j in found] + [(b, i) for (b, _, _), idx in zip(found, sites) for i in idx]
+    return list(dict.fromkeys(keys))
 
 
 def trim_completions(completion_ids: torch.Tensor, stops: set[int]) -> tuple[list[list[int]], list[list[int]]]:
@@ -183,21 +211,25 @@ def trim_completions(completion_ids: torch.Tensor, stops: set[int]) -> tuple[lis
 
 @torch.no_grad()
 def guided_stats(model: Any, inputs: Mapping[str, Any], completion_ids: torch.Tensor, guided_ids: Mapping[str, int],
-                 stops: set[int] | None = None, chunk: int = 256) -> list[dict[str, dict[str, float] | None]]:
+                 stops: set[int] | None = None, chunk: int = 256, site: str = "emitted", tokenizer: Any = None
+                 ) -> list[dict[str, dict[str, float] | None]]:
     """Per sample ``{modality: {'entropy': H_m, 'prob': p_m} or None}`` at the first generated guided token.
 
     ``inputs`` are the left-padded prompt inputs, ``completion_ids`` the generated ids ``(batch, L)``
     (right padded after the stop token, as ``generate`` returns them), ``guided_ids`` maps each modality
     (``'vision'`` or ``'[vision]'``) to its token id; ``stops`` defaults to :func:`stop_ids`. One forward
     pass; see the module docstring for the conventions (raw temperature-1 distribution, first
-    occurrence, None when missing).
+    occurrence, None when missing). ``site`` is the entropy site; a ``section`` that no later guided
+    token closes ends where ``</think>`` begins when ``tokenizer`` is given, else at the completion's end.
     """
     stops = stop_ids(model) if stops is None else stops
     names = {_modality(k): int(v) for k, v in guided_ids.items()}
     rows, with_stop = trim_completions(completion_ids, stops)
     found = first_guided(rows, names)
-    logp, ent = _score(model, inputs, with_stop, [(b, j) for b, _, j in found], _pad(model), chunk)
-    return _guided_result(len(rows), names, found, logp, ent)
+    sites = guided_sites(rows, with_stop, found, list(names.values()), site, tokenizer)
+    wanted = _wanted(found, sites)
+    logp, ent = _score(model, inputs, with_stop, wanted, _pad(model, tokenizer), chunk)
+    return _guided_result(len(rows), names, found, sites, dict(zip(wanted, zip(logp, ent))))
 
 
 def _pad(model: Any, tokenizer: Any = None) -> int:
@@ -322,31 +354,35 @@ def answer_probs(model: Any, inputs: Mapping[str, Any], completion_ids: torch.Te
 @torch.no_grad()
 def completion_stats(model: Any, inputs: Mapping[str, Any], completion_ids: torch.Tensor,
                      guided_ids: Mapping[str, int], gold_texts: Sequence[str | None], tokenizer: Any,
-                     stops: set[int] | None = None, chunk: int = 256
+                     stops: set[int] | None = None, chunk: int = 256, site: str = "emitted"
                      ) -> tuple[list[dict[str, dict[str, float] | None]], list[dict[str, float] | None]]:
     """:func:`guided_stats` and :func:`answer_probs` together, in one forward pass when possible.
 
     Attention is causal, so a guided token that lies inside the kept part of the answer-slot sequence
     (before ``<answer>``, as in every valid trace) has the same context there as in the completion:
-    its statistics are read from the p* pass. Only when some guided token lies beyond the cut does a
-    second pass over the completions run. Same conventions and results as the two functions.
+    its statistics are read from the p* pass. Only when some guided token or entropy-site index lies
+    beyond the cut does a second pass over the completions run. Same conventions and results as the
+    two functions (``site`` as in :func:`guided_stats`, with the tokenizer given).
     """
     stops = stop_ids(model) if stops is None else stops
     names = {_modality(k): int(v) for k, v in guided_ids.items()}
     rows, with_stop = trim_completions(completion_ids, stops)
     seqs, kept_len, spans = answer_slots(tokenizer, rows, gold_texts)
     found = first_guided(rows, names)
-    shared = all(j < kept_len[b] for b, _, j in found)
+    sites = guided_sites(rows, with_stop, found, list(names.values()), site, tokenizer)
+    guided_wanted = _wanted(found, sites)
+    shared = all(i < kept_len[b] for b, i in guided_wanted)
     answer_wanted = [(b, j) for b, span in enumerate(spans) if span is not None for j in range(*span)]
-    guided_wanted = [(b, j) for b, _, j in found]
     pad = _pad(model, tokenizer)
     if shared:
         logp, ent = _score(model, inputs, seqs, guided_wanted + answer_wanted, pad, chunk)
-        g_logp, g_ent, a_logp = logp[:len(found)], ent[:len(found)], logp[len(found):]
+        n = len(guided_wanted)
+        g_logp, g_ent, a_logp = logp[:n], ent[:n], logp[n:]
     else:
         g_logp, g_ent = _score(model, inputs, with_stop, guided_wanted, pad, chunk)
         a_logp, _ = _score(model, inputs, seqs, answer_wanted, pad, chunk)
-    return _guided_result(len(rows), names, found, g_logp, g_ent), _answer_result(spans, a_logp)
+    scores = dict(zip(guided_wanted, zip(g_logp, g_ent)))
+    return _guided_result(len(rows), names, found, sites, scores), _answer_result(spans, a_logp)
 
 
 def p_star(model: Any, inputs: Mapping[str, Any], completion_ids: torch.Tensor, gold_texts: Sequence[str | None],

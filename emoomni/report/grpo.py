@@ -20,6 +20,8 @@ CURVES = {
     "dyme/R_mod": "R_mod (valid traces)",
     "dyme/format_rate": "valid format rate",
     "dyme/accuracy": "accuracy",
+    "dyme/advantage_share_alpha": "advantage share of alpha x R_mod",
+    "dyme/constant_task_groups": "groups with constant R_fmt x R_acc",
     "dyme/H_vision": "H at [vision] (nats)",
     "dyme/H_audio": "H at [audio] (nats)",
     "dyme/w_vision": "w_vision",
@@ -138,3 +140,17 @@ def settings_table(settings: Any) -> pd.DataFrame:
     """
     values = {f.name: str(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
     return pd.DataFrame({"value": values}).rename_axis("setting")
+
+
+def advantage_share_sentence(path: str | Path) -> str:
+    """From a run's log: the share of the advantage alpha x R_mod decided and how often the task reward was constant."""
+    frame = read_log(path)
+    column, groups = "dyme/advantage_share_alpha", "dyme/constant_task_groups"
+    if column not in frame or not frame[column].notna().any():
+        return "This log has no advantage share (no modality reward was computed, or the run predates it)."
+    share, n = float(frame[column].mean()), int(frame[column].notna().sum())
+    constant = float(frame[groups].mean()) if groups in frame and frame[groups].notna().any() else float("nan")
+    return (f"GRPO trains on advantages, not rewards: over {n} steps alpha x R_mod decided {100 * share:.1f} % of the "
+            f"summed absolute advantage, because in {100 * constant:.1f} % of the groups R_fmt x R_acc was the same "
+            "for every completion, and there the group normalisation turns R_mod's tiny spread into the whole "
+            "advantage.")

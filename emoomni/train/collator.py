@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from emoomni.model import assistant_labels, omni_inputs
+from emoomni.train.runs import ProgressReport
 from emoomni.train.settings import TrainerSettings
 
 log = logging.getLogger(__name__)
@@ -102,4 +103,5 @@ def make_trainer(model: Any, processor: Any, rows: list[dict], eval_rows: list[d
         raise ValueError("no training rows")
     return SFTTrainer(model=model, args=args, data_collator=OmniCollator(processor, fps=fps, size=size),
                       train_dataset=Dataset.from_list(rows),
-                      eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None, processing_class=processor)
+                      eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None, processing_class=processor,
+                      callbacks=[ProgressReport("training steps")])

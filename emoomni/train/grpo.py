@@ -36,10 +36,19 @@ the statistics pass is one extra no-grad forward per generation batch, over the 
 Which distribution. TRL's fused head divides the logits by the sampling ``temperature``; every shipped
 profile samples at 1.0, where H_m and p_m are those of the raw distribution, as in prediction.
 
+Where H_m is read is ``entropy_site`` (:mod:`emoomni.model.entropy_sites`): ``emitted`` (the default,
+the distribution that produced the guided token), ``following`` (the one after it) or ``section`` (the
+mean over the section it opens); p_m is always the chosen guided token's probability. ``order``
+(``fixed`` or ``free``) is the section order R_fmt accepts, the SFT model's own.
+
 Logging. Per logging step, besides TRL's own (each reward's mean and std, the total reward, KL,
-clip ratios, completion lengths): ``dyme/H_vision``, ``dyme/H_audio``, ``dyme/p_vision``,
-``dyme/p_audio``, ``dyme/w_vision``, ``dyme/w_audio``, ``dyme/p_star``, ``dyme/R_mod`` (valid traces),
-``dyme/format_rate`` and ``dyme/accuracy``, to ``log_history.csv`` and to TensorBoard (``out/runs``).
+clip ratios, completion lengths): ``dyme/H_m`` (both modalities), ``dyme/H_vision``, ``dyme/H_audio``,
+``dyme/p_vision``, ``dyme/p_audio``, ``dyme/w_vision``, ``dyme/w_audio``, ``dyme/p_star``, ``dyme/R_mod``
+(valid traces), ``dyme/format_rate``, ``dyme/accuracy``, ``dyme/constant_task_groups`` (the fraction of
+groups whose R_fmt x R_acc is constant) and ``dyme/advantage_share_alpha`` (the share of the summed
+absolute advantage the alpha term decides, with TRL's ``scale_rewards``;
+:func:`emoomni.train.advantages.alpha_advantage_share`), to ``log_history.csv`` and to TensorBoard
+(``out/runs``).
 
 vLLM. TRL's vLLM path sends only images as ``multi_modal_data`` (colocate and server modes), so it
 cannot carry Qwen2.5-Omni video and audio; this trainer refuses it and generates with transformers.
@@ -59,7 +68,6 @@ over gloo.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -74,15 +82,20 @@ from emoomni import ledger
 from emoomni.data.manifest import Sample, read_manifest
 from emoomni.labels import label_set
 from emoomni.model import chat_messages, load_omni, placeholder_ids
-from emoomni.settings import settings_file
+from emoomni.model.entropy_sites import check_site
+from emoomni.omnicot import check_order
+from emoomni.settings import key_dict, settings_file, when_set
 from emoomni.train.grpo_trainer import DymeGRPOTrainer
 from emoomni.train.lora import lora_model
 from emoomni.train.rewards import reward_functions
-from emoomni.train.runs import (ADAPTER_META, check_out_dir, data_key, finished, run_training, save_adapter,
-                                source_id)
+from emoomni.train.runs import (ADAPTER_META, ProgressReport, check_out_dir, data_key, finished, run_training,
+                                save_adapter, source_id)
 from emoomni.train.settings import LoRASettings, TrainerSettings
 
 log = logging.getLogger(__name__)
+
+SCALE_REWARDS = ("group", "batch", "none")
+"""TRL's advantage normalisations (``GRPOConfig.scale_rewards``)."""
 
 
 
@@ -105,7 +118,8 @@ class GRPOSettings(TrainerSettings, LoRASettings):
     epsilon: float = 0.2
     """Clipping range of the probability ratio."""
     scale_rewards: str = "group"
-    """Advantage normalisation: ``group`` divides by the group's reward std (the paper's Eq. 11)."""
+    """Advantage normalisation (TRL's): ``group`` divides by the group's reward std (the paper's Eq. 11),
+    ``batch`` by the batch's, ``none`` only centres on the group mean."""
     num_generations: int = 8
     """Completions per prompt (G)."""
     temperature: float = 1.0
@@ -124,10 +138,18 @@ class GRPOSettings(TrainerSettings, LoRASettings):
     """Prompts to train on (the first ones); None: all."""
     report_to: tuple[str, ...] = ("tensorboard",)
     """Trainer log sinks besides the CSV (``tensorboard`` writes ``out/runs``)."""
+    entropy_site: str = when_set("emitted")
+    """Where H_m is read: ``emitted``, ``following`` or ``section`` (:mod:`emoomni.model.entropy_sites`)."""
+    order: str = when_set("fixed")
+    """Section order R_fmt accepts: ``fixed`` or ``free`` (:data:`emoomni.omnicot.ORDERS`); the SFT model's own."""
 
     def __post_init__(self) -> None:
         TrainerSettings.__post_init__(self)
         LoRASettings.__post_init__(self)
+        check_site(self.entropy_site)
+        check_order(self.order)
+        if self.scale_rewards not in SCALE_REWARDS:
+            raise ValueError(f"unknown scale_rewards {self.scale_rewards!r}; choose one of {', '.join(SCALE_REWARDS)}")
 
 
 def reward_weights(settings: GRPOSettings) -> tuple[list[str], list[float]]:
@@ -144,7 +166,8 @@ def reward_weights(settings: GRPOSettings) -> tuple[list[str], list[float]]:
 
 def grpo_rows(samples: Sequence[Sample], data_root: str | Path, label_set_name: str,
               settings: GRPOSettings) -> list[dict[str, str]]:
-    """GRPO prompts: per sample the chat (system and user turns) as JSON, the gold label and the label set."""
+    """GRPO prompts: per sample the chat (system and user turns) as JSON, the gold label, the label set and the
+    section order R_fmt accepts (a column, so that every reward function reads it)."""
     labels = label_set(label_set_name).labels
     chosen = list(samples)[: settings.max_train_samples] if settings.max_train_samples else list(samples)
     rows = []
@@ -153,7 +176,7 @@ def grpo_rows(samples: Sequence[Sample], data_root: str | Path, label_set_name: 
             raise ValueError(f"sample {s.id!r} has no gold label; GRPO's accuracy reward needs one")
         chat = chat_messages(s, labels, data_root, include_transcript=settings.include_transcript)
         rows.append({"id": s.id, "prompt": json.dumps(chat, ensure_ascii=False), "gold": s.label,
-                     "label_set": label_set_name})
+                     "label_set": label_set_name, "order": settings.order})
     return rows
 
 
@@ -206,9 +229,10 @@ def make_grpo_trainer(model_path: str | os.PathLike, rows: list[dict], out_dir: 
     args = grpo_config(out_dir, s, processor, weights, **extra_args)
     trainer = DymeGRPOTrainer(model=model, reward_funcs=reward_functions(names), args=args,
                                train_dataset=Dataset.from_list(rows), processing_class=processor,
-                               fps=s.fps, frame_size=s.frame_size, track_modality=s.track_modality or s.alpha != 0)
+                               fps=s.fps, frame_size=s.frame_size, track_modality=s.track_modality or s.alpha != 0,
+                               entropy_site=s.entropy_site, callbacks=[ProgressReport(f"GRPO alpha={s.alpha:g} steps")])
     trainer.emoomni_meta = {"base_model": source_id(model_path), "data_key": rows_key(rows),
-                            "settings": dataclasses.asdict(s), "n_train": len(rows), "stage": "grpo"}
+                            "settings": key_dict(s), "n_train": len(rows), "stage": "grpo"}
     return trainer
 
 
@@ -230,7 +254,7 @@ def train_grpo(model_path: str | os.PathLike, samples: Sequence[Sample], data_ro
     if done is not None:
         ledger.note(f"GRPO alpha={settings.alpha:g}", done, reused=True)
         return done
-    check_out_dir(out, {"base_model": source_id(model_path), "data_key": key, "settings": dataclasses.asdict(settings)},
+    check_out_dir(out, {"base_model": source_id(model_path), "data_key": key, "settings": key_dict(settings)},
                   write=False)
     trainer = make_grpo_trainer(model_path, rows, out, settings)
     check_out_dir(out, trainer.emoomni_meta, write=trainer.is_world_process_zero())

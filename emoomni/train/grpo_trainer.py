@@ -20,7 +20,9 @@ from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import pad
 
 from emoomni.model import decode, guided_token_ids
-from emoomni.model.guided_stats import answer_slots, first_guided, trim_completions, unwrap_thinker
+from emoomni.model.entropy_sites import check_site, mean_or_none
+from emoomni.model.guided_stats import answer_slots, first_guided, guided_sites, trim_completions, unwrap_thinker
+from emoomni.train.advantages import alpha_advantage_share, constant_task_fraction
 from emoomni.train.media_rows import collate_media, omni_rows, rope_positions
 from emoomni.train.rewards import MODALITIES, accuracy_score, format_score, modality_entropy_reward, modality_weights
 
@@ -29,8 +31,9 @@ class DymeGRPOTrainer(GRPOTrainer):
     """GRPO whose prompts carry Qwen2.5-Omni video and audio everywhere, with R_mod's statistics (module docstring)."""
 
     def __init__(self, *args: Any, fps: float = 4.0, frame_size: int = 112, track_modality: bool = True,
-                 **kwargs: Any) -> None:
+                 entropy_site: str = "emitted", **kwargs: Any) -> None:
         self.fps, self.frame_size, self.track_modality = fps, frame_size, track_modality
+        self.entropy_site = check_site(entropy_site)
         self._gen_rows: list[dict] | None = None
         self._media_rows: list[dict] | None = None
         super().__init__(*args, **kwargs)
@@ -145,14 +148,17 @@ class DymeGRPOTrainer(GRPOTrainer):
         rows, with_stop = trim_completions(padded, stops)
         seqs, kept_len, spans = answer_slots(tok, rows, golds)
         found = first_guided(rows, self.guided_ids)
+        sites = guided_sites(rows, with_stop, found, list(self.guided_ids.values()), self.entropy_site, tok)
         logp, ent = self._score_sequences(seqs, media)
-        if all(j < kept_len[b] for b, _, j in found):
-            g_logp, g_ent = logp, ent  # every guided token lies before the answer slot: one pass
+        if all(i < kept_len[b] for (b, _, j), idx in zip(found, sites) for i in (j, *idx)):
+            g_logp, g_ent = logp, ent  # every guided token and site lies before the answer slot: one pass
         else:
             g_logp, g_ent = self._score_sequences(with_stop, media)
         guided: list[dict] = [{n: None for n in self.guided_ids} for _ in rows]
-        for b, name, j in found:
-            guided[b][name] = {"entropy": float(g_ent[b, j]), "prob": math.exp(float(g_logp[b, j]))}
+        for (b, name, j), idx in zip(found, sites):
+            h = mean_or_none([float(g_ent[b, i]) for i in idx])
+            if h is not None:
+                guided[b][name] = {"entropy": h, "prob": math.exp(float(g_logp[b, j]))}
         p_star = [None if span is None else math.exp(sum(float(logp[b, j]) for j in range(*span)))
                   for b, span in enumerate(spans)]
         return guided, p_star
@@ -168,7 +174,7 @@ class DymeGRPOTrainer(GRPOTrainer):
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         texts = decode(self.processing_class, [list(c) for c in completion_ids_list])
         golds = [x.get("gold") for x in inputs]
-        fmt = [format_score(t) for t in texts]
+        fmt = [format_score(t, x.get("order") or "fixed") for t, x in zip(texts, inputs)]
         acc = [accuracy_score(t, g, x.get("label_set")) if g is not None else 0.0
                for t, g, x in zip(texts, golds, inputs)]
         self._log_mean("dyme/format_rate", fmt)
@@ -180,11 +186,35 @@ class DymeGRPOTrainer(GRPOTrainer):
                 x["guided_stats"], x["p_star"] = g, p
             self._log_modality(guided, p_star, fmt)
             self._log_mean("dyme/stats_seconds", [time.perf_counter() - start])
-        return super()._calculate_rewards(inputs, prompts, texts, completion_ids_list)
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, texts, completion_ids_list)
+        self._log_advantages(rewards_per_func)
+        return rewards_per_func
+
+    def _log_advantages(self, rewards_per_func: torch.Tensor) -> None:
+        """Per step: the share of the advantage the alpha term decides, and the groups with a constant task reward.
+
+        ``rewards_per_func`` is TRL's, gathered over every process, so each process logs the same
+        numbers. The task reward is the weighted sum of every reward but ``modality``.
+        """
+        mode = "train" if self.model.training else "eval"
+        group = self.num_generations if mode == "train" else self.num_generations_eval
+        weights = self.reward_weights.to(rewards_per_func.device)
+        is_mod = torch.tensor([n == "modality_reward" for n in self.reward_func_names], device=weights.device)
+        weighted = torch.nan_to_num(rewards_per_func * weights.unsqueeze(0), nan=0.0)
+        task = weighted[:, ~is_mod].sum(1).tolist()
+        term = weighted[:, is_mod].sum(1).tolist()
+        if not task or len(task) % group:
+            return
+        self._metrics[mode]["dyme/constant_task_groups"].append(constant_task_fraction(task, group))
+        if bool(is_mod.any()):
+            self._metrics[mode]["dyme/advantage_share_alpha"].append(
+                alpha_advantage_share(task, term, 1.0, group, self.scale_rewards))
 
     def _log_modality(self, guided: list[dict], p_star: list[float | None], fmt: list[float]) -> None:
-        """Per-step means of H_m, p_m, w_m, p* and R_mod over the valid traces."""
+        """Per-step means of H_m (both modalities, and each, at the entropy site), p_m, w_m, p* and R_mod over the
+        valid traces."""
         valid = [(g, p) for g, p, f in zip(guided, p_star, fmt) if f and all(g[m] for m in MODALITIES)]
+        self._log_mean("dyme/H_m", [g[m]["entropy"] for g, _ in valid for m in MODALITIES])
         for m in MODALITIES:
             self._log_mean(f"dyme/H_{m}", [g[m]["entropy"] for g, _ in valid])
             self._log_mean(f"dyme/p_{m}", [g[m]["prob"] for g, _ in valid])

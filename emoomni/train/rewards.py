@@ -2,14 +2,16 @@
 
 The reward of one completion is ``R = R_fmt * R_acc + alpha * R_mod`` (``alpha = 0.1`` in the paper):
 
-- ``R_fmt`` is 1 iff the completion is a valid OmniCoT trace (:func:`emoomni.omnicot.is_valid`), else 0.
+- ``R_fmt`` is 1 iff the completion is a valid OmniCoT trace (:func:`emoomni.omnicot.is_valid`) of the
+  run's section order (dataset column ``order``: ``fixed`` or ``free``; ``fixed`` when absent), else 0.
 - ``R_acc`` is 1 iff the extracted answer (:func:`emoomni.labels.extract_answer`) equals the gold
-  label, else 0; an unreadable answer is wrong.
+  label, else 0; an unreadable answer is wrong, and so is a missing ``<answer>`` span (the evidence
+  sentences of a truncated trace are never read as the answer).
 - ``R_mod = (1 - p*) * sum_m w_m H_m`` over m in {vision, audio}, where ``H_m`` is the entropy of the
-  policy's next-token distribution at the position where the guided token ``[m]`` was generated,
-  ``p_m`` the probability it gave the token it chose there, ``u_m = p_m / H_m``, ``w_m = u_m / sum_j u_j``,
-  and ``p*`` the policy's probability of the gold answer teacher-forced in the answer slot
-  (:func:`emoomni.model.guided_stats.answer_probs`). Algebraically ``sum_m w_m H_m`` is the
+  policy's next-token distribution at the guided token ``[m]``'s entropy site (by default the one that
+  generated it; :mod:`emoomni.model.entropy_sites`), ``p_m`` the probability the guided token was
+  generated with, ``u_m = p_m / H_m``, ``w_m = u_m / sum_j u_j``, and ``p*`` the policy's probability
+  of the gold answer teacher-forced in the answer slot (:func:`emoomni.model.guided_stats.answer_probs`). Algebraically ``sum_m w_m H_m`` is the
   ``p``-weighted harmonic mean of the entropies, ``(p_v + p_a) / (p_v / H_v + p_a / H_a)``, which is how
   it is computed here: it is finite for every input.
 
@@ -64,15 +66,17 @@ def completion_text(completion: Any) -> str:
     return "".join(parts)
 
 
-def format_score(text: str) -> float:
-    """R_fmt: 1.0 iff ``text`` is a valid OmniCoT trace.
+def format_score(text: str, order: str = "fixed") -> float:
+    """R_fmt: 1.0 iff ``text`` is a valid OmniCoT trace with sections in ``order`` (``fixed`` or ``free``).
 
     >>> format_score("<think>[vision] a [audio] b [dialogue] c [analysis] d</think><answer>sad</answer>")
     1.0
     >>> format_score("<answer>sad</answer>")
     0.0
+    >>> format_score("<think>[audio] b [vision] a [dialogue] c [analysis] d</think><answer>sad</answer>", "free")
+    1.0
     """
-    return 1.0 if is_valid(text) else 0.0
+    return 1.0 if is_valid(text, order) else 0.0
 
 
 def accuracy_score(text: str, gold: str, labels: str) -> float:
@@ -82,8 +86,10 @@ def accuracy_score(text: str, gold: str, labels: str) -> float:
     1.0
     >>> accuracy_score("<answer>sad or angry</answer>", "sad", "synthemo")
     0.0
+    >>> accuracy_score("The voice suggests sad.", "sad", "synthemo")
+    0.0
     """
-    return 1.0 if extract_answer(text, label_set(labels)) == gold else 0.0
+    return 1.0 if extract_answer(text, label_set(labels), whole_text=False) == gold else 0.0
 
 
 def modality_weights(entropy: Mapping[str, float], chosen_prob: Mapping[str, float]) -> dict[str, float]:
@@ -137,7 +143,8 @@ def modality_entropy_reward(entropy: Mapping[str, float | None], chosen_prob: Ma
 
 
 def dyme_score(text: str, gold: str, labels: str, entropy: Mapping[str, float | None],
-               chosen_prob: Mapping[str, float | None], p_star: float | None, alpha: float) -> float:
+               chosen_prob: Mapping[str, float | None], p_star: float | None, alpha: float,
+               order: str = "fixed") -> float:
     """R = R_fmt * R_acc + alpha * R_mod for one completion (R_mod is 0 for an invalid trace).
 
     >>> trace = "<think>[vision] a [audio] b [dialogue] c [analysis] d</think><answer>sad</answer>"
@@ -147,7 +154,7 @@ def dyme_score(text: str, gold: str, labels: str, entropy: Mapping[str, float | 
     >>> dyme_score("<answer>sad</answer>", "sad", "synthemo", h, p, 0.25, alpha=0.1)
     0.0
     """
-    fmt = format_score(text)
+    fmt = format_score(text, order)
     modality = modality_entropy_reward(entropy, chosen_prob, p_star) if fmt else 0.0
     return fmt * accuracy_score(text, gold, labels) + alpha * modality
 
@@ -160,9 +167,14 @@ def _stats(item: Mapping[str, Any] | None) -> tuple[dict[str, float | None], dic
     return entropy, prob
 
 
-def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
-    """TRL reward function: R_fmt per completion."""
-    return [format_score(completion_text(c)) for c in completions]
+def _orders(order: Sequence[str] | None, n: int) -> list[str]:
+    """The section order of each completion (dataset column ``order``; ``fixed`` without it)."""
+    return ["fixed"] * n if order is None else list(order)
+
+
+def format_reward(completions: Sequence[Any], order: Sequence[str] | None = None, **kwargs: Any) -> list[float]:
+    """TRL reward function: R_fmt per completion (column ``order``, optional)."""
+    return [format_score(completion_text(c), o) for c, o in zip(completions, _orders(order, len(completions)))]
 
 
 def accuracy_reward(completions: Sequence[Any], gold: Sequence[str], label_set: Sequence[str],
@@ -172,22 +184,23 @@ def accuracy_reward(completions: Sequence[Any], gold: Sequence[str], label_set: 
 
 
 def format_accuracy_reward(completions: Sequence[Any], gold: Sequence[str], label_set: Sequence[str],
-                           **kwargs: Any) -> list[float]:
-    """TRL reward function: R_fmt * R_acc per completion."""
-    return [format_score(completion_text(c)) * accuracy_score(completion_text(c), g, ls)
-            for c, g, ls in zip(completions, gold, label_set)]
+                           order: Sequence[str] | None = None, **kwargs: Any) -> list[float]:
+    """TRL reward function: R_fmt * R_acc per completion (column ``order``, optional)."""
+    return [format_score(completion_text(c), o) * accuracy_score(completion_text(c), g, ls)
+            for c, g, ls, o in zip(completions, gold, label_set, _orders(order, len(completions)))]
 
 
 def modality_reward(completions: Sequence[Any], guided_stats: Sequence[Mapping[str, Any] | None] | None = None,
-                    p_star: Sequence[float | None] | None = None, **kwargs: Any) -> list[float]:
+                    p_star: Sequence[float | None] | None = None, order: Sequence[str] | None = None,
+                    **kwargs: Any) -> list[float]:
     """TRL reward function: R_mod per completion, 0 for an invalid trace (columns ``guided_stats``, ``p_star``)."""
     if guided_stats is None or p_star is None:
         raise ValueError("modality_reward needs the guided_stats and p_star columns; use DymeGRPOTrainer, "
                          "which computes them from the policy")
     out = []
-    for c, stats, ps in zip(completions, guided_stats, p_star):
+    for c, stats, ps, o in zip(completions, guided_stats, p_star, _orders(order, len(completions))):
         entropy, prob = _stats(stats)
-        out.append(modality_entropy_reward(entropy, prob, ps) if format_score(completion_text(c)) else 0.0)
+        out.append(modality_entropy_reward(entropy, prob, ps) if format_score(completion_text(c), o) else 0.0)
     return out
 
 

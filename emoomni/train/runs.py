@@ -9,18 +9,21 @@ checkpoints of another run; :func:`run_training` resumes from the newest complet
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from transformers import TrainerCallback
 
+from emoomni import progress
 from emoomni.records import write_lines
+from emoomni.settings import key_dict
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ def finished(out_dir: str | Path, settings: Any, data: str, base_model: str | os
     if not path.exists():
         return None
     meta = json.loads(path.read_text())
-    same = (meta.get("settings") == json.loads(json.dumps(dataclasses.asdict(settings)))
+    same = (meta.get("settings") == json.loads(json.dumps(key_dict(settings)))
             and meta.get("data_key") == data and meta.get("base_model") == source_id(base_model))
     if not same and meta.get("data_key") == data and meta.get("base_model") != source_id(base_model):
         log.info("%s was trained from %s, not %s: training again", path.parent, meta.get("base_model"),
@@ -124,3 +127,17 @@ def save_adapter(trainer: Any, adapter_dir: str | Path, state: dict | None = Non
         (adapter / ADAPTER_META).write_text(json.dumps(meta, indent=1, default=str))
     trainer.accelerator.wait_for_everyone()
     return adapter
+
+
+class ProgressReport(TrainerCallback):
+    """Reports the optimizer steps of a training run to the book runner's terminal (:mod:`emoomni.progress`)."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.start = what, time.monotonic()
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.start = time.monotonic()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        progress.report(self.what, state.global_step, state.max_steps, time.monotonic() - self.start,
+                        force=state.global_step == state.max_steps)

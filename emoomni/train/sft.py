@@ -38,7 +38,6 @@ without GPUs, ``torchrun --nproc_per_node 2 -m emoomni.train.sft ...`` runs two 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -52,8 +51,8 @@ from emoomni.build import OmniCoTRecord, read_records
 from emoomni.data.manifest import Sample, read_manifest
 from emoomni.labels import label_set
 from emoomni.model import chat_messages, load_omni, set_generation_defaults
-from emoomni.omnicot import STYLES, render_style
-from emoomni.settings import settings_file
+from emoomni.omnicot import STYLES, check_order, render_style
+from emoomni.settings import key_dict, settings_file, when_set
 from emoomni.train.collator import chat_row, make_trainer, training_args
 from emoomni.train.lora import lora_model
 from emoomni.train.runs import (ADAPTER_META, check_out_dir, data_key, finished, run_training, save_adapter,
@@ -75,23 +74,28 @@ class SFTSettings(TrainerSettings, LoRASettings):
     max_train_samples: int | None = None
     """Train on the first this many records (the same ones for every style); None: all."""
     max_eval_samples: int | None = None
+    order: str = when_set("fixed")
+    """Section order of the targets: ``fixed``, or ``free`` (evidence shuffled per sample id, analysis last)."""
 
     def __post_init__(self) -> None:
         TrainerSettings.__post_init__(self)
         LoRASettings.__post_init__(self)
+        check_order(self.order)
         if self.target_style not in STYLES:
             raise ValueError(f"unknown target_style {self.target_style!r}; choose one of {', '.join(STYLES)}")
 
 
 def sft_rows(records: Sequence[OmniCoTRecord], samples: Sequence[Sample], data_root: str | Path,
-             labels: Sequence[str], style: str, include_transcript: bool = True) -> list[dict[str, str]]:
-    """Dataset rows (see :mod:`emoomni.train.collator`): each record's chat with its trace in ``style``."""
+             labels: Sequence[str], style: str, include_transcript: bool = True,
+             order: str = "fixed") -> list[dict[str, str]]:
+    """Dataset rows (see :mod:`emoomni.train.collator`): each record's chat with its trace in ``style`` and ``order``
+    (a ``free`` order is drawn from the sample id, :func:`emoomni.omnicot.section_order`)."""
     by_id = {s.id: s for s in samples}
     missing = [r.sample_id for r in records if r.sample_id not in by_id]
     if missing:
         raise KeyError(f"{len(missing)} record(s) have no sample, e.g. {missing[:3]}")
     return [chat_row(r.sample_id, chat_messages(by_id[r.sample_id], labels, data_root,
-                                                assistant_text=render_style(r.trace, style),
+                                                assistant_text=render_style(r.trace, style, order, r.sample_id),
                                                 include_transcript=include_transcript))
             for r in records]
 
@@ -106,8 +110,8 @@ def sft_data(records: Sequence[OmniCoTRecord], samples: Sequence[Sample], data_r
         log.warning("only %d records for max_train_samples=%d", len(chosen), s.max_train_samples)
     evals = list(eval_records or [])
     evals = evals[: s.max_eval_samples] if s.max_eval_samples else evals
-    rows = sft_rows(chosen, samples, data_root, labels, s.target_style, s.include_transcript)
-    return rows, sft_rows(evals, samples, data_root, labels, s.target_style, s.include_transcript)
+    rows = sft_rows(chosen, samples, data_root, labels, s.target_style, s.include_transcript, s.order)
+    return rows, sft_rows(evals, samples, data_root, labels, s.target_style, s.include_transcript, s.order)
 
 
 def make_sft_trainer(model_path: str | os.PathLike, records: Sequence[OmniCoTRecord], samples: Sequence[Sample],
@@ -127,7 +131,7 @@ def make_sft_trainer(model_path: str | os.PathLike, records: Sequence[OmniCoTRec
     model = lora_model(model, processor, s, labels)
     args = training_args(Path(out_dir), s, eval_steps=s.eval_steps if eval_rows else None, **extra_args)
     trainer = make_trainer(model, processor, rows, eval_rows, args, s.fps, s.frame_size)
-    trainer.emoomni_meta = {"base_model": source_id(model_path), "settings": dataclasses.asdict(s),
+    trainer.emoomni_meta = {"base_model": source_id(model_path), "settings": key_dict(s),
                             "n_train": len(rows), "n_eval": len(eval_rows), "data_key": data_key(rows + eval_rows),
                             "train_ids": [r["id"] for r in rows]}
     return trainer
@@ -144,7 +148,7 @@ def train_sft(model_path: str | os.PathLike, records: Sequence[OmniCoTRecord], s
     if done is not None:
         ledger.note(f"SFT {settings.target_style}", done, reused=True)
         return done
-    check_out_dir(out, {"base_model": source_id(model_path), "data_key": key, "settings": dataclasses.asdict(settings)},
+    check_out_dir(out, {"base_model": source_id(model_path), "data_key": key, "settings": key_dict(settings)},
                   write=False)  # before loading the model
     trainer = make_sft_trainer(model_path, records, samples, data_root, labels, out, settings, eval_records)
     check_out_dir(out, trainer.emoomni_meta, write=trainer.is_world_process_zero())  # every rank refuses alike

@@ -13,7 +13,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from emoomni.progress import tqdm
 
 from emoomni.data.manifest import Sample, read_manifest, write_manifest
 from emoomni.data.synthemo import design, face, text, voice
