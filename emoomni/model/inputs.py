@@ -80,7 +80,7 @@ def load_audio(path: str) -> np.ndarray:
     return wav
 
 
-def _video_size(processor: Any, size: int | dict) -> dict:
+def video_size(processor: Any, size: int | dict) -> dict:
     """The video processor's size (min / max pixels per frame) from an edge length or a dict."""
     if isinstance(size, dict):
         return dict(size)
@@ -193,7 +193,7 @@ def omni_inputs(processor: Any, batch_messages: Sequence[Sequence[dict]], add_ge
     with warnings.catch_warnings():  # transformers' own np.arange over a tensor; harmless
         warnings.filterwarnings("ignore", "__array__ implementation doesn't accept a copy", DeprecationWarning)
         inputs = processor(text=texts, images=images or None, videos=videos or None, audio=audios or None,
-                           videos_kwargs={"size": _video_size(processor, size), "fps": fps, "do_sample_frames": False,
+                           videos_kwargs={"size": video_size(processor, size), "fps": fps, "do_sample_frames": False,
                                           "cap_pixels_per_frame": True},
                            padding=True, padding_side=padding_side, return_tensors="pt", **kwargs)
     if "video_second_per_grid" in inputs:

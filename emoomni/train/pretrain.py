@@ -70,7 +70,9 @@ from emoomni.data.synthemo.text import sentence
 from emoomni.extract.descriptions import describe
 from emoomni.model import assistant_labels, chat_messages, load_omni, omni_inputs
 from emoomni.prompts import SYSTEM, delimit
+from emoomni.settings import key_dict, when_set
 from emoomni.train.collator import chat_row, make_trainer, training_args
+from emoomni.train.encoders import EncoderSettings, pretrain_encoders
 from emoomni.train.runs import check_out_dir, data_key, finished, run_training, source_id
 from emoomni.train.settings import TrainerSettings
 
@@ -171,11 +173,13 @@ class PretrainSettings(TrainerSettings):
     language_batch_size: int = 16
     language_replay: int = 0
     """Further language rows mixed into every description epoch, so that the copying learned first is kept."""
+    encoders: EncoderSettings = when_set(EncoderSettings())
+    """The encoder phase before everything else (:mod:`emoomni.train.encoders`); its towers stay frozen after."""
 
 
 def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], data_root: str | Path,
                   out_dir: str | Path, settings: PretrainSettings = PretrainSettings()) -> Path:
-    """Language phase (when ``language_samples``), then description pre-training on the ``split`` clips.
+    """Encoder phase (when ``encoders.steps``), language phase (when ``language_samples``), then descriptions.
 
     The language phase trains ``tiny_model_dir`` into ``out_dir/language/model``; the descriptions
     continue from there into ``out_dir/model``, which is returned.
@@ -188,24 +192,31 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
     chosen = chosen[: s.max_samples] if s.max_samples else chosen
     rows = [chat_row(x.id, description_messages(x, data_root, s.include_transcript)) for x in chosen]
     start = Path(tiny_model_dir)
+    if s.encoders.steps:
+        start = pretrain_encoders(start, samples, data_root, out / "encoders", s.encoders, split=s.split)
     if s.language_samples:
         language = dataclasses.replace(s, per_device_batch_size=s.language_batch_size, epochs=1.0, max_steps=-1)
         text = language_rows(s.language_samples + s.language_replay, s.seed)  # one stream: replay rows come after
         start = _train_full(start, text[: s.language_samples], out / "language", language, "base language pre-training")
         rows += text[s.language_samples:]
-    return _train_full(start, rows, out, s, "base pre-training")
+    frozen = s.encoders.modalities if s.encoders.steps else ()
+    return _train_full(start, rows, out, s, "base pre-training", frozen)
 
 
-def _train_full(model_dir: Path, rows: list[dict], out: Path, s: PretrainSettings, what: str) -> Path:
-    """Full fine-tuning of ``model_dir`` on chat ``rows`` into ``out/model`` (cached, resumable)."""
+def _train_full(model_dir: Path, rows: list[dict], out: Path, s: PretrainSettings, what: str,
+                freeze: Sequence[str] = ()) -> Path:
+    """Full fine-tuning of ``model_dir`` on chat ``rows`` into ``out/model`` (cached, resumable), ``freeze``'s towers fixed."""
     key = data_key(rows)
     done = finished(out, s, key, model_dir, "model", META)
     if done is not None:
         ledger.note(what, done, reused=True)
         return done
-    run = {"base_model": source_id(model_dir), "data_key": key, "settings": dataclasses.asdict(s)}
+    run = {"base_model": source_id(model_dir), "data_key": key, "settings": key_dict(s)}
     check_out_dir(out, run)
     model, processor = load_omni(model_dir)
+    for modality in freeze:  # towers pre-trained with their own objective keep what they learned
+        for param in (model.model.visual if modality == "vision" else model.model.audio_tower).parameters():
+            param.requires_grad = False
     args = training_args(out, s)
     trainer = make_trainer(model, processor, rows, None, args, s.fps, s.frame_size)
     state = run_training(trainer, out)

@@ -1,0 +1,167 @@
+"""Encoder pre-training: the tiny thinker's vision and audio towers learn to tell the designed cues apart first.
+
+Why. Qwen2.5-Omni starts from separately pretrained vision and audio encoders; the tiny thinker's towers
+start random, and trained only through the language model's description loss they read the face cue
+of about a third of held-out clips. This phase gives each tower its own objective before any language
+is involved: a temporary probe (LayerNorm and a linear layer over the mean and the maximum of the
+tower's output tokens) learns, together with the tower, the six-way cue of its modality. The probe is
+then thrown away; the towers keep what they learned.
+
+Data. Vision: faces rendered in memory by SynthEmo's own renderer (:mod:`emoomni.data.synthemo.face`)
+from a random stream of their own, ``faces`` of them, two apex frames each (one temporal patch), with
+random identities, so no SynthEmo clip is ever seen. Audio: the voices of the ``split`` clips (the
+``pretrain`` split, disjoint from every clip SFT, GRPO or evaluation uses), the last ``holdout`` of
+them kept aside to measure the probe. What the probe reaches on unseen faces and voices is written
+beside the model (``encoders.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from emoomni import ledger
+from emoomni.data.manifest import Sample, resolve_media
+from emoomni.data.synthemo import face
+from emoomni.data.synthemo.design import CLASSES
+from emoomni.model import load_omni
+from emoomni.model.inputs import SAMPLE_RATE, load_audio, video_size
+from emoomni.progress import tqdm
+from emoomni.settings import key_dict
+from emoomni.train.runs import source_id
+
+log = logging.getLogger(__name__)
+
+META = "encoders.json"
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """The encoder phase of the tiny base; ``steps = 0`` skips it."""
+
+    steps: int = 0
+    """Optimizer steps per tower (batches of ``batch_size``)."""
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    faces: int = 3000
+    """Rendered faces the vision tower learns from (plus ``faces // 10`` more, unseen, to measure it)."""
+    holdout: float = 0.2
+    """Fraction of the voices kept aside to measure the audio tower."""
+    frame_size: int = 112
+    modalities: tuple[str, ...] = ("vision", "audio")
+    seed: int = 0
+
+
+def render_faces(n: int, size: int, seed: int) -> tuple[list[np.ndarray], list[int]]:
+    """``n`` two-frame apex clips of random people, each with a random one of the six expressions, and their classes."""
+    rng = np.random.default_rng([seed, 7919])
+    clips, labels = [], []
+    for _ in tqdm(range(n), desc="encoder faces"):
+        ident = face.Identity.sample(rng)
+        k = int(rng.integers(len(CLASSES)))
+        apex = face.blend(face.EXPRESSIONS["neutral"], face.EXPRESSIONS[CLASSES[k]], ident.intensity)
+        clips.append(np.stack([face.render_frame(apex, ident, size, rng) for _ in range(2)]))
+        labels.append(k)
+    return clips, labels
+
+
+def _pool(tokens: torch.Tensor | Sequence[torch.Tensor], counts: Sequence[int]) -> torch.Tensor:
+    """Per item, the mean and the maximum of its output tokens side by side (one tensor of all, or one per item)."""
+    items = torch.split(tokens, list(counts)) if torch.is_tensor(tokens) else tokens
+    return torch.stack([torch.cat([x.mean(0), x.amax(0)]) for x in items])
+
+
+def vision_features(model: Any, processor: Any, clips: Sequence[np.ndarray], size: int) -> torch.Tensor:
+    """Pooled vision-tower outputs of a batch of clips (frames, height, width, 3)."""
+    vp = processor.video_processor(videos=list(clips), size=video_size(processor, size), do_sample_frames=False,
+                                   return_tensors="pt")
+    out = model.get_video_features(vp["pixel_values_videos"], vp["video_grid_thw"])
+    merge = processor.video_processor.merge_size ** 2
+    return _pool(out.pooler_output, (vp["video_grid_thw"].prod(-1) // merge).tolist())
+
+
+def audio_features(model: Any, processor: Any, waves: Sequence[np.ndarray]) -> torch.Tensor:
+    """Pooled audio-tower outputs of a batch of 16 kHz waveforms."""
+    f = processor.feature_extractor(list(waves), sampling_rate=SAMPLE_RATE, return_attention_mask=True,
+                                    padding="max_length", return_tensors="pt")
+    mask = f["attention_mask"]
+    out = model.get_audio_features(f["input_features"], feature_attention_mask=mask)
+    lengths = model.model.audio_tower._get_feat_extract_output_lengths(mask.sum(-1))
+    lengths = lengths[1] if isinstance(lengths, tuple) else lengths
+    return _pool(out.pooler_output, lengths.tolist())
+
+
+def _tower(model: Any, modality: str) -> torch.nn.Module:
+    return model.model.visual if modality == "vision" else model.model.audio_tower
+
+
+def train_tower(model: Any, processor: Any, modality: str, items: Sequence[Any], labels: Sequence[int],
+                held: Sequence[Any], held_labels: Sequence[int], s: EncoderSettings) -> dict[str, float]:
+    """Train one tower with a throw-away probe; returns the final training loss and the held-out accuracy."""
+    feats = (lambda b: vision_features(model, processor, b, s.frame_size)) if modality == "vision" \
+        else (lambda b: audio_features(model, processor, b))
+    width = 2 * model.config.text_config.hidden_size
+    generator = torch.Generator().manual_seed(s.seed)
+    probe = torch.nn.Sequential(torch.nn.LayerNorm(width), torch.nn.Linear(width, len(CLASSES)))
+    tower = _tower(model, modality)
+    optimizer = torch.optim.AdamW([*tower.parameters(), *probe.parameters()], lr=s.learning_rate)
+    target = torch.tensor(list(labels))
+    tower.train()
+    loss = torch.tensor(float("nan"))
+    for _ in tqdm(range(s.steps), desc=f"{modality} encoder steps"):
+        idx = torch.randint(len(items), (s.batch_size,), generator=generator)
+        loss = torch.nn.functional.cross_entropy(probe(feats([items[i] for i in idx])), target[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    tower.eval()
+    with torch.no_grad():
+        guesses = torch.cat([probe(feats(held[i:i + 32])).argmax(-1) for i in range(0, len(held), 32)]) \
+            if held else torch.empty(0)
+    accuracy = float((guesses == torch.tensor(list(held_labels))).float().mean()) if held else float("nan")
+    return {"final_loss": float(loss), "held_out_accuracy": accuracy, "n_train": len(items), "n_held_out": len(held)}
+
+
+def pretrain_encoders(model_dir: str | Path, samples: Sequence[Sample], data_root: str | Path, out_dir: str | Path,
+                      settings: EncoderSettings, split: str = "pretrain") -> Path:
+    """Train the towers of ``model_dir`` (see the module docstring) into ``out_dir/model``; cached by settings and data."""
+    s, out = settings, Path(out_dir)
+    voices = [x for x in samples if x.split == split and x.video]
+    meta = {"base_model": source_id(model_dir), "settings": key_dict(s), "voices": [x.id for x in voices]}
+    done = out / "model" / META
+    if done.exists() and {k: v for k, v in json.loads(done.read_text()).items() if k in meta} == \
+            json.loads(json.dumps(meta)):
+        ledger.note("base encoder pre-training", done.parent, reused=True)
+        return done.parent
+    start = time.perf_counter()
+    torch.manual_seed(s.seed)
+    model, processor = load_omni(model_dir)
+    result: dict[str, Any] = {}
+    if "vision" in s.modalities:
+        clips, labels = render_faces(s.faces + s.faces // 10, s.frame_size, s.seed)
+        result["vision"] = train_tower(model, processor, "vision", clips[: s.faces], labels[: s.faces],
+                                       clips[s.faces:], labels[s.faces:], s)
+    if "audio" in s.modalities:
+        if not voices:
+            raise ValueError(f"no {split!r} clips with a sound track for the audio encoder")
+        waves = [load_audio(str(resolve_media(data_root, x.video))) for x in voices]
+        classes = [CLASSES.index(x.meta["cues"]["audio"]) for x in voices]
+        cut = len(waves) - int(round(s.holdout * len(waves)))
+        result["audio"] = train_tower(model, processor, "audio", waves[:cut], classes[:cut], waves[cut:],
+                                      classes[cut:], s)
+    target = out / "model"
+    model.save_pretrained(str(target))
+    processor.save_pretrained(str(target))
+    (target / META).write_text(json.dumps({**meta, "probes": result, "seconds": time.perf_counter() - start},
+                                          indent=1))
+    log.info("encoder pre-training: %s", {m: round(r["held_out_accuracy"], 3) for m, r in result.items()})
+    ledger.note("base encoder pre-training", target, reused=False)
+    return target
