@@ -182,6 +182,27 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rehearse(args: argparse.Namespace) -> int:
+    """Qwen2.5-Omni-7B's shapes through SFT, GRPO and prediction at a reduced depth, then the costed plan."""
+    from emoomni import paper_plan
+    from emoomni.rehearsal import rehearse, table
+
+    width, height = (int(x) for x in args.size.lower().split("x"))
+    result = rehearse(args.depth, seconds=args.seconds, width=width, height=height, stages=args.stages,
+                      dtype=args.dtype, device=args.device, num_generations=args.generations,
+                      completion=args.completion, profile=args.profile, progress=print)
+    print(table(result))
+    rows = paper_plan.plan(frame=(height, width))
+    print("\nplan for 4 x A100 80 GB (emoomni.paper_plan; assumptions in its PlanInputs):")
+    print(paper_plan.plan_table(rows))
+    if args.json:
+        data = {"rehearsal": result.to_dict(), "plan": [vars(r) for r in rows],
+                "plan_inputs": paper_plan.inputs_dict()}
+        Path(args.json).write_text(json.dumps(data, indent=1))
+        print(f"written: {args.json}")
+    return 0 if all(all(c.checks.values()) for c in result.clips) else 1
+
+
 def _model_options(p: argparse.ArgumentParser) -> None:
     """--profile, --model, --style and --alpha, shared by the commands that use a trained model."""
     p.add_argument("--profile", default="default", help="params/<profile>.yaml (default: %(default)s)")
@@ -242,6 +263,21 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--benchmark", default="synthemo")
     a.add_argument("--notebooks", type=Path, help="also execute notebook 05 per alpha into this directory")
     a.set_defaults(func=_ablation)
+
+    h = sub.add_parser("rehearse", help="run a profile's code path at Qwen2.5-Omni-7B's real shapes (reduced depth) "
+                                         "and print the costed plan")
+    h.add_argument("profile", choices=("paper",), help="the profile rehearsed")
+    h.add_argument("--depth", default="1", help="layers per tower and in the language model, or 'full' (default: 1)")
+    h.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    h.add_argument("--dtype", default="bfloat16", help="weights' dtype (default: %(default)s)")
+    h.add_argument("--seconds", type=float, nargs="+", default=[3.0, 12.0, 40.0], help="clip lengths (default: 3 12 40)")
+    h.add_argument("--size", default="640x360", help="source frame WIDTHxHEIGHT, resized as the 7B reads video "
+                                                      "(default: %(default)s)")
+    h.add_argument("--stages", nargs="+", default=["sft", "grpo", "predict"], choices=("sft", "grpo", "predict"))
+    h.add_argument("--generations", type=int, default=2, help="GRPO completions (default: %(default)s)")
+    h.add_argument("--completion", type=int, default=32, help="tokens per completion (default: %(default)s)")
+    h.add_argument("--json", help="also write the measurements and the plan as one JSON object to this file")
+    h.set_defaults(func=_rehearse)
 
     r = sub.add_parser("predict", help="print a model's trace, answer and guided-token entropies for one clip")
     r.add_argument("clip", help="a video (its audio track is heard) or an audio file")

@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("emoomni", "emoomni.records", "emoomni.labels", "emoomni.metrics", "emoomni.omnicot", "emoomni.media",
               "emoomni.paths", "emoomni.prompts", "emoomni.settings", "emoomni.audit", "emoomni.paper",
               "emoomni.ledger", "emoomni.pretrained", "emoomni.intervals", "emoomni.progress",
-              "emoomni.resources")),
+              "emoomni.resources", "emoomni.omni7b", "emoomni.paper_plan")),
     ("data", ("emoomni.data",)),
     ("extract", ("emoomni.extract",)),
     ("build", ("emoomni.build", "emoomni.export")),
@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("evaluate", ("emoomni.evaluate",)),
     ("report", ("emoomni.report",)),
     ("stages", ("emoomni.config", "emoomni.stages", "emoomni.ablation", "emoomni.notebooks", "emoomni.check",
-                "emoomni.cli")),
+                "emoomni.rehearsal", "emoomni.cli")),
 )
 
 LAZY = {

@@ -80,8 +80,10 @@ def load_audio(path: str) -> np.ndarray:
     return wav
 
 
-def video_size(processor: Any, size: int | dict) -> dict:
-    """The video processor's size (min / max pixels per frame) from an edge length or a dict."""
+def video_size(processor: Any, size: int | dict | None) -> dict:
+    """The video processor's size (min / max pixels per frame) from an edge length, a dict, or None (its own)."""
+    if size is None:
+        return dict(processor.video_processor.size)
     if isinstance(size, dict):
         return dict(size)
     vp = processor.video_processor
@@ -137,11 +139,12 @@ def _audio_pad_length(processor: Any, audios: Sequence[Any]) -> int:
 
 
 def omni_inputs(processor: Any, batch_messages: Sequence[Sequence[dict]], add_generation_prompt: bool,
-                fps: float = 4.0, size: int | dict = 112, padding_side: str = "left") -> Any:
+                fps: float = 4.0, size: int | dict | None = 112, padding_side: str = "left") -> Any:
     """Model inputs for a batch of chats: ids, masks, video pixels and grids, audio features, audio-in-video.
 
     ``fps`` is the frame sampling rate, ``size`` the largest frame edge (frames are resized to at most
-    ``size * size`` pixels, aspect kept) or the video processor's own ``size`` dict; both go to the
+    ``size * size`` pixels, aspect kept), a video processor ``size`` dict, or None for the processor's own saved
+    bounds (the 7B's: 128 to 768 merged 28-pixel patches a frame pair); both go to the
     processor on every call (its class defaults would otherwise override the saved config). Padding is
     on the left by default, as generation needs. Returns a ``BatchFeature`` with ``input_ids``,
     ``attention_mask``, ``pixel_values_videos``, ``video_grid_thw``, ``video_second_per_grid``,

@@ -49,8 +49,8 @@ class OmniCollator:
     processor: Any
     fps: float = 4.0
     """Frame sampling rate handed to :func:`emoomni.model.omni_inputs`."""
-    size: int = 112
-    """Largest frame edge handed to :func:`emoomni.model.omni_inputs`."""
+    size: int | None = 112
+    """Largest frame edge handed to :func:`emoomni.model.omni_inputs` (None: the processor's own bounds)."""
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """The batch: processor outputs plus ``labels`` (-100 outside the last assistant turn and on padding)."""
@@ -94,7 +94,7 @@ def training_args(out_dir: Path, settings: TrainerSettings, eval_steps: int | No
 
 
 def make_trainer(model: Any, processor: Any, rows: list[dict], eval_rows: list[dict] | None, args: Any,
-                 fps: float, size: int) -> Any:
+                 fps: float, size: int | None) -> Any:
     """An ``SFTTrainer`` over chat rows with :class:`OmniCollator` (TRL's text preparation skipped)."""
     from datasets import Dataset
     from trl import SFTTrainer

@@ -213,15 +213,18 @@ def rows_key(rows: Sequence[dict]) -> str:
 
 
 def make_grpo_trainer(model_path: str | os.PathLike, rows: list[dict], out_dir: str | Path, settings: GRPOSettings,
-                      **extra_args: Any) -> Any:
-    """Load the (merged SFT) model, add the GRPO LoRA adapter and build the trainer (no training)."""
+                      loaded: tuple[Any, Any] | None = None, **extra_args: Any) -> Any:
+    """Load the (merged SFT) model, add the GRPO LoRA adapter and build the trainer (no training).
+
+    ``loaded`` is a ``(model, processor)`` pair already in memory, used instead of loading ``model_path``.
+    """
     from datasets import Dataset
     from transformers import set_seed
 
     if not rows:
         raise ValueError("no GRPO prompts")
     s = settings
-    model, processor = load_omni(model_path, dtype=s.dtype)
+    model, processor = loaded if loaded is not None else load_omni(model_path, dtype=s.dtype)
     set_seed(s.seed)
     labels = [c for name in dict.fromkeys(r["label_set"] for r in rows) for c in label_set(name).labels]
     model = lora_model(model, processor, s, labels)

@@ -30,7 +30,7 @@ from emoomni.train.rewards import MODALITIES, accuracy_score, format_score, moda
 class DymeGRPOTrainer(GRPOTrainer):
     """GRPO whose prompts carry Qwen2.5-Omni video and audio everywhere, with R_mod's statistics (module docstring)."""
 
-    def __init__(self, *args: Any, fps: float = 4.0, frame_size: int = 112, track_modality: bool = True,
+    def __init__(self, *args: Any, fps: float = 4.0, frame_size: int | None = 112, track_modality: bool = True,
                  entropy_site: str = "emitted", **kwargs: Any) -> None:
         self.fps, self.frame_size, self.track_modality = fps, frame_size, track_modality
         self.entropy_site = check_site(entropy_site)

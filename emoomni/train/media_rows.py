@@ -62,7 +62,7 @@ def _split_patches(pixels: torch.Tensor, grids: torch.Tensor, per_row: Sequence[
     return list(torch.split(pixels, counts))
 
 
-def omni_rows(processor: Any, chats: Sequence[Sequence[dict]], fps: float, size: int) -> list[dict]:
+def omni_rows(processor: Any, chats: Sequence[Sequence[dict]], fps: float, size: int | None) -> list[dict]:
     """One processor call over ``chats`` (:func:`emoomni.model.omni_inputs`), split into one record per chat.
 
     ``position_ids`` are not kept: they are recomputed for each forward over prompt and completion

@@ -49,8 +49,9 @@ class TrainerSettings:
     """Show the transcript in the user turn."""
     fps: float = 4.0
     """Video frame sampling rate for the processor."""
-    frame_size: int = 112
-    """Largest frame edge for the processor."""
+    frame_size: int | None = 112
+    """Largest frame edge for the processor; None: the processor's own frame bounds (the 7B's, 128 to 768 merged
+    patches a frame pair, as ``qwen-omni-utils`` reads video)."""
     dataloader_num_workers: int = 0
 
     def __post_init__(self) -> None:

@@ -116,17 +116,19 @@ def sft_data(records: Sequence[OmniCoTRecord], samples: Sequence[Sample], data_r
 
 def make_sft_trainer(model_path: str | os.PathLike, records: Sequence[OmniCoTRecord], samples: Sequence[Sample],
                      data_root: str | Path, labels: Sequence[str], out_dir: str | Path, settings: SFTSettings,
-                     eval_records: Sequence[OmniCoTRecord] | None = None, **extra_args: Any) -> Any:
+                     eval_records: Sequence[OmniCoTRecord] | None = None, loaded: tuple[Any, Any] | None = None,
+                     **extra_args: Any) -> Any:
     """Load the base, wrap it with LoRA and build the ``SFTTrainer`` (no training); ``extra_args`` go to SFTConfig.
 
-    The trainer carries ``emoomni_meta`` (base model, settings, counts, data hash) for
-    :func:`emoomni.train.runs.save_adapter`.
+    ``loaded`` is a ``(model, processor)`` pair already in memory (guided tokens added), used instead of
+    loading ``model_path``. The trainer carries ``emoomni_meta`` (base model, settings, counts, data hash)
+    for :func:`emoomni.train.runs.save_adapter`.
     """
     from transformers import set_seed
 
     s = settings
     rows, eval_rows = sft_data(records, samples, data_root, labels, s, eval_records)
-    model, processor = load_omni(model_path, dtype=s.dtype)
+    model, processor = loaded if loaded is not None else load_omni(model_path, dtype=s.dtype)
     set_seed(s.seed)  # the LoRA A matrices are drawn at random: the same on every rank and every run
     model = lora_model(model, processor, s, labels)
     args = training_args(Path(out_dir), s, eval_steps=s.eval_steps if eval_rows else None, **extra_args)
