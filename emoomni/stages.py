@@ -129,7 +129,7 @@ def base_logs(params: Params) -> dict[str, Path]:
     return logs
 
 
-def base_perception(params: Params, n: int = 60) -> pd.DataFrame:
+def base_perception(params: Params, n: int = 120) -> pd.DataFrame:
     """What the tiny base perceives: held-out cue recognition per modality on the first ``n`` clips of the evaluation split.
 
     See :func:`emoomni.train.pretrain.cue_recognition`; the result is cached beside the base model.
@@ -148,7 +148,20 @@ def base_perception(params: Params, n: int = 60) -> pd.DataFrame:
         model, processor = load_model(str(base))
         result = cue_recognition(model, processor, chosen, root)
         write_lines([json.dumps(result, indent=1)], path)
-    return pd.DataFrame(result).T.rename_axis("modality")
+    return pd.DataFrame({m: {k: v for k, v in r.items() if k != "confusion"} for m, r in result.items()}
+                        ).T.rename_axis("modality")
+
+
+def base_confusions(params: Params, n: int = 120) -> pd.DataFrame:
+    """The base's cue-recognition confusion per modality: rows (modality, designed cue), columns the cue it read."""
+    base_perception(params, n)
+    samples, _ = synthemo_set(params)
+    chosen = [x for x in samples if x.split == params.eval.split][:n]
+    result = json.loads((Path(base_model(params)).parent / f"cue-recognition-{params.eval.split}-{len(chosen)}.json"
+                         ).read_text())
+    frames = {m: pd.DataFrame(r["confusion"]).T.rename_axis(index="designed", columns="read")
+              for m, r in result.items() if "confusion" in r}
+    return pd.concat(frames, names=["modality", "designed"])
 
 
 def sft_model(params: Params, style: str | None = None) -> Path:

@@ -63,12 +63,16 @@ report.loss_curves(stages.training_logs(params))
 # %% [markdown]
 # ## What the base perceives
 #
-# Before any emotion task: for held-out test clips, the base's description is scored with the face
-# (or voice) cue swapped for each of the six, and its likeliest reading is compared with the cue
-# SynthEmo drew. Chance is one in six.
+# Before any emotion task: for held-out test clips, the base's description is scored with the face,
+# voice or words cue swapped for each of the six, and its likeliest reading is compared with the cue
+# SynthEmo drew. Chance is one in six. The confusion matrices below show which cues it mistakes for
+# which (rows: the designed cue; columns: the cue the base read).
 
 # %%
 stages.base_perception(params) if params.base.model == "tiny" else "not measured: the base is not the tiny model"
+
+# %%
+stages.base_confusions(params) if params.base.model == "tiny" else "not measured"
 
 # %% [markdown]
 # ## Before and after SFT on the SynthEmo test split

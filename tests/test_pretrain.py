@@ -139,9 +139,12 @@ def test_cue_recognition_scores_each_candidate_description_exactly(omni, data):
     assert len(set(round(v, 3) for v in batched.values())) > 1  # the candidates differ
     clips = [s for s in samples if s.split == "test"][:2]
     result = cue_recognition(model, processor, clips, root)
-    assert set(result) == {"vision", "audio"}
+    assert set(result) == {"vision", "audio", "text"}
     for modality, r in result.items():
         readings = [max(sc, key=sc.__getitem__) for sc in
                     (description_scores(model, processor, c, root, modality) for c in clips)]
         expected = sum(x == c.meta["cues"][modality] for x, c in zip(readings, clips)) / len(clips)
-        assert r == {"accuracy": expected, "n": 2, "chance": 1 / len(CLASSES)}
+        assert {k: r[k] for k in ("accuracy", "n", "chance")} == {"accuracy": expected, "n": 2, "chance": 1 / len(CLASSES)}
+        for x, c in zip(readings, clips):  # each reading counted in the designed cue's row
+            assert r["confusion"][c.meta["cues"][modality]][x] >= 1
+        assert sum(sum(row.values()) for row in r["confusion"].values()) == 2

@@ -45,10 +45,10 @@ META = "encoders.json"
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    """The encoder phase of the tiny base; ``steps = 0`` skips it."""
+    """The encoder phase of the tiny base: optimizer steps per tower (batches of ``batch_size``); 0 skips a tower."""
 
-    steps: int = 0
-    """Optimizer steps per tower (batches of ``batch_size``)."""
+    vision_steps: int = 0
+    audio_steps: int = 0
     batch_size: int = 32
     learning_rate: float = 1e-3
     faces: int = 3000
@@ -56,8 +56,12 @@ class EncoderSettings:
     holdout: float = 0.2
     """Fraction of the voices kept aside to measure the audio tower."""
     frame_size: int = 112
-    modalities: tuple[str, ...] = ("vision", "audio")
     seed: int = 0
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The towers this phase trains."""
+        return tuple(m for m, n in (("vision", self.vision_steps), ("audio", self.audio_steps)) if n > 0)
 
 
 def render_faces(n: int, size: int, seed: int) -> tuple[list[np.ndarray], list[int]]:
@@ -88,12 +92,23 @@ def vision_features(model: Any, processor: Any, clips: Sequence[np.ndarray], siz
     return _pool(out.pooler_output, (vp["video_grid_thw"].prod(-1) // merge).tolist())
 
 
-def audio_features(model: Any, processor: Any, waves: Sequence[np.ndarray]) -> torch.Tensor:
-    """Pooled audio-tower outputs of a batch of 16 kHz waveforms."""
-    f = processor.feature_extractor(list(waves), sampling_rate=SAMPLE_RATE, return_attention_mask=True,
-                                    padding="max_length", return_tensors="pt")
-    mask = f["attention_mask"]
-    out = model.get_audio_features(f["input_features"], feature_attention_mask=mask)
+def audio_inputs(processor: Any, waves: Sequence[np.ndarray]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per 16 kHz waveform, its log-mel features and their mask, computed once (the features never change)."""
+    out = []
+    for i in range(0, len(waves), 32):
+        f = processor.feature_extractor(list(waves[i:i + 32]), sampling_rate=SAMPLE_RATE, return_attention_mask=True,
+                                        padding="longest", return_tensors="pt")
+        out += list(zip(f["input_features"], f["attention_mask"]))
+    return out
+
+
+def audio_features(model: Any, items: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Pooled audio-tower outputs of a batch of :func:`audio_inputs` items."""
+    width = max(int(mask.shape[-1]) for _, mask in items)
+    pad = lambda x: torch.nn.functional.pad(x, (0, width - x.shape[-1]))  # noqa: E731
+    features = torch.stack([pad(f) for f, _ in items])
+    mask = torch.stack([pad(m) for _, m in items])
+    out = model.get_audio_features(features, feature_attention_mask=mask)
     lengths = model.model.audio_tower._get_feat_extract_output_lengths(mask.sum(-1))
     lengths = lengths[1] if isinstance(lengths, tuple) else lengths
     return _pool(out.pooler_output, lengths.tolist())
@@ -107,7 +122,7 @@ def train_tower(model: Any, processor: Any, modality: str, items: Sequence[Any],
                 held: Sequence[Any], held_labels: Sequence[int], s: EncoderSettings) -> dict[str, float]:
     """Train one tower with a throw-away probe; returns the final training loss and the held-out accuracy."""
     feats = (lambda b: vision_features(model, processor, b, s.frame_size)) if modality == "vision" \
-        else (lambda b: audio_features(model, processor, b))
+        else (lambda b: audio_features(model, b))
     width = 2 * model.config.text_config.hidden_size
     generator = torch.Generator().manual_seed(s.seed)
     probe = torch.nn.Sequential(torch.nn.LayerNorm(width), torch.nn.Linear(width, len(CLASSES)))
@@ -116,7 +131,7 @@ def train_tower(model: Any, processor: Any, modality: str, items: Sequence[Any],
     target = torch.tensor(list(labels))
     tower.train()
     loss = torch.tensor(float("nan"))
-    for _ in tqdm(range(s.steps), desc=f"{modality} encoder steps"):
+    for _ in tqdm(range(s.vision_steps if modality == "vision" else s.audio_steps), desc=f"{modality} encoder steps"):
         idx = torch.randint(len(items), (s.batch_size,), generator=generator)
         loss = torch.nn.functional.cross_entropy(probe(feats([items[i] for i in idx])), target[idx])
         optimizer.zero_grad()
@@ -127,7 +142,7 @@ def train_tower(model: Any, processor: Any, modality: str, items: Sequence[Any],
         guesses = torch.cat([probe(feats(held[i:i + 32])).argmax(-1) for i in range(0, len(held), 32)]) \
             if held else torch.empty(0)
     accuracy = float((guesses == torch.tensor(list(held_labels))).float().mean()) if held else float("nan")
-    return {"final_loss": float(loss), "held_out_accuracy": accuracy, "n_train": len(items), "n_held_out": len(held)}
+    return {"final_loss": loss.item(), "held_out_accuracy": accuracy, "n_train": len(items), "n_held_out": len(held)}
 
 
 def pretrain_encoders(model_dir: str | Path, samples: Sequence[Sample], data_root: str | Path, out_dir: str | Path,
@@ -149,14 +164,16 @@ def pretrain_encoders(model_dir: str | Path, samples: Sequence[Sample], data_roo
         clips, labels = render_faces(s.faces + s.faces // 10, s.frame_size, s.seed)
         result["vision"] = train_tower(model, processor, "vision", clips[: s.faces], labels[: s.faces],
                                        clips[s.faces:], labels[s.faces:], s)
+        log.info("vision encoder: %s", result["vision"])
     if "audio" in s.modalities:
         if not voices:
             raise ValueError(f"no {split!r} clips with a sound track for the audio encoder")
-        waves = [load_audio(str(resolve_media(data_root, x.video))) for x in voices]
+        waves = audio_inputs(processor, [load_audio(str(resolve_media(data_root, x.video))) for x in voices])
         classes = [CLASSES.index(x.meta["cues"]["audio"]) for x in voices]
         cut = len(waves) - int(round(s.holdout * len(waves)))
         result["audio"] = train_tower(model, processor, "audio", waves[:cut], classes[:cut], waves[cut:],
                                       classes[cut:], s)
+        log.info("audio encoder: %s", result["audio"])
     target = out / "model"
     model.save_pretrained(str(target))
     processor.save_pretrained(str(target))

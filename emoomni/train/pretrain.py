@@ -10,6 +10,10 @@ projector, language model) learns to say in plain words what each modality shows
 
 Decisions.
 
+- Encoders first, when asked (``encoders``, :mod:`emoomni.train.encoders`): the vision tower learns the
+  face cue from rendered faces and the audio tower the voice cue from the ``pretrain`` clips, each with
+  a throw-away probe, as a real Omni model starts from separately pretrained encoders. The towers then
+  stay frozen through the language and description phases, so the language model learns to read them.
 - Language first. Trained on the descriptions alone, the randomly initialised language model never
   learned to quote: it wrote nearly the same description for every clip, transcript included, and
   every SFT model on that base answered one class for every clip. The language phase
@@ -69,6 +73,7 @@ from emoomni.data.synthemo.design import CLASSES
 from emoomni.data.synthemo.text import sentence
 from emoomni.extract.descriptions import describe
 from emoomni.model import assistant_labels, chat_messages, load_omni, omni_inputs
+from emoomni.progress import tqdm
 from emoomni.prompts import SYSTEM, delimit
 from emoomni.settings import key_dict, when_set
 from emoomni.train.collator import chat_row, make_trainer, training_args
@@ -179,7 +184,7 @@ class PretrainSettings(TrainerSettings):
 
 def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], data_root: str | Path,
                   out_dir: str | Path, settings: PretrainSettings = PretrainSettings()) -> Path:
-    """Encoder phase (when ``encoders.steps``), language phase (when ``language_samples``), then descriptions.
+    """Encoder phase (when ``encoders`` has steps), language phase (when ``language_samples``), then descriptions.
 
     The language phase trains ``tiny_model_dir`` into ``out_dir/language/model``; the descriptions
     continue from there into ``out_dir/model``, which is returned.
@@ -192,14 +197,14 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
     chosen = chosen[: s.max_samples] if s.max_samples else chosen
     rows = [chat_row(x.id, description_messages(x, data_root, s.include_transcript)) for x in chosen]
     start = Path(tiny_model_dir)
-    if s.encoders.steps:
+    if s.encoders.modalities:
         start = pretrain_encoders(start, samples, data_root, out / "encoders", s.encoders, split=s.split)
     if s.language_samples:
         language = dataclasses.replace(s, per_device_batch_size=s.language_batch_size, epochs=1.0, max_steps=-1)
         text = language_rows(s.language_samples + s.language_replay, s.seed)  # one stream: replay rows come after
         start = _train_full(start, text[: s.language_samples], out / "language", language, "base language pre-training")
         rows += text[s.language_samples:]
-    frozen = s.encoders.modalities if s.encoders.steps else ()
+    frozen = s.encoders.modalities
     return _train_full(start, rows, out, s, "base pre-training", frozen)
 
 
@@ -251,18 +256,23 @@ def description_scores(model: Any, processor: Any, sample: Sample, data_root: st
 
 
 def cue_recognition(model: Any, processor: Any, samples: Sequence[Sample], data_root: str | Path,
-                    modalities: Sequence[str] = ("vision", "audio")) -> dict[str, dict]:
-    """How often the model's likeliest description names each clip's own face or voice cue (held-out clips).
+                    modalities: Sequence[str] = ("vision", "audio", "text")) -> dict[str, dict]:
+    """How often the model's likeliest description names each clip's own face, voice or words cue (held-out clips).
 
     For each clip and modality, the clip's description (:func:`description_messages`) is scored with
     that modality's cue replaced by each of the six (:func:`description_scores`); the likeliest is the
-    model's reading. Returns per modality ``{"accuracy", "n", "chance"}``.
+    model's reading. Returns per modality ``{"accuracy", "n", "chance", "confusion"}``, the confusion as
+    ``{designed cue: {read cue: count}}``.
     """
     model.eval()
     hits: dict[str, list[bool]] = {m: [] for m in modalities}
-    for sample in samples:
+    confusion: dict[str, dict[str, dict[str, int]]] = {m: {c: dict.fromkeys(CLASSES, 0) for c in CLASSES}
+                                                       for m in modalities}
+    for sample in tqdm(samples, desc="cue recognition"):
         for modality in modalities:
             scores = description_scores(model, processor, sample, data_root, modality)
-            hits[modality].append(max(scores, key=scores.__getitem__) == sample.meta["cues"][modality])
-    return {m: {"accuracy": sum(h) / len(h) if h else float("nan"), "n": len(h), "chance": 1 / len(CLASSES)}
-            for m, h in hits.items()}
+            read, cue = max(scores, key=scores.__getitem__), sample.meta["cues"][modality]
+            hits[modality].append(read == cue)
+            confusion[modality][cue][read] += 1
+    return {m: {"accuracy": sum(h) / len(h) if h else float("nan"), "n": len(h), "chance": 1 / len(CLASSES),
+                "confusion": confusion[m]} for m, h in hits.items()}
