@@ -129,12 +129,8 @@ def base_logs(params: Params) -> dict[str, Path]:
     return logs
 
 
-def base_perception(params: Params, n: int = 120) -> pd.DataFrame:
-    """What the tiny base perceives: held-out cue recognition per modality on the first ``n`` clips of the evaluation split.
-
-    See :func:`emoomni.train.pretrain.cue_recognition`; the result is cached beside the base model.
-    Real bases have no designed cues to recover, so this is for the tiny base only.
-    """
+def _cue_recognition(params: Params, n: int) -> dict:
+    """The tiny base's cue recognition on the first ``n`` evaluation clips, cached beside the base model."""
     if params.base.model != "tiny":
         raise ValueError("cue recognition needs SynthEmo's designed cues; it is measured for the tiny base only")
     base = Path(base_model(params))
@@ -143,24 +139,28 @@ def base_perception(params: Params, n: int = 120) -> pd.DataFrame:
     path = base.parent / f"cue-recognition-{params.eval.split}-{len(chosen)}.json"
     ledger.note("base cue recognition", path, reused=path.exists())
     if path.exists():
-        result = json.loads(path.read_text())
-    else:
-        model, processor = load_model(str(base))
-        result = cue_recognition(model, processor, chosen, root)
-        write_lines([json.dumps(result, indent=1)], path)
+        return json.loads(path.read_text())
+    model, processor = load_model(str(base))
+    result = cue_recognition(model, processor, chosen, root)
+    write_lines([json.dumps(result, indent=1)], path)
+    return result
+
+
+def base_perception(params: Params, n: int = 120) -> pd.DataFrame:
+    """What the tiny base perceives: held-out cue recognition per modality on the first ``n`` clips of the evaluation split.
+
+    See :func:`emoomni.train.pretrain.cue_recognition`; the result is cached beside the base model.
+    Real bases have no designed cues to recover, so this is for the tiny base only.
+    """
+    result = _cue_recognition(params, n)
     return pd.DataFrame({m: {k: v for k, v in r.items() if k != "confusion"} for m, r in result.items()}
                         ).T.rename_axis("modality")
 
 
 def base_confusions(params: Params, n: int = 120) -> pd.DataFrame:
     """The base's cue-recognition confusion per modality: rows (modality, designed cue), columns the cue it read."""
-    base_perception(params, n)
-    samples, _ = synthemo_set(params)
-    chosen = [x for x in samples if x.split == params.eval.split][:n]
-    result = json.loads((Path(base_model(params)).parent / f"cue-recognition-{params.eval.split}-{len(chosen)}.json"
-                         ).read_text())
     frames = {m: pd.DataFrame(r["confusion"]).T.rename_axis(index="designed", columns="read")
-              for m, r in result.items() if "confusion" in r}
+              for m, r in _cue_recognition(params, n).items() if "confusion" in r}
     return pd.concat(frames, names=["modality", "designed"])
 
 

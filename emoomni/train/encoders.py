@@ -114,7 +114,8 @@ def audio_features(model: Any, items: Sequence[tuple[torch.Tensor, torch.Tensor]
     return _pool(out.pooler_output, lengths.tolist())
 
 
-def _tower(model: Any, modality: str) -> torch.nn.Module:
+def tower(model: Any, modality: str) -> torch.nn.Module:
+    """The thinker's vision or audio tower."""
     return model.model.visual if modality == "vision" else model.model.audio_tower
 
 
@@ -126,10 +127,10 @@ def train_tower(model: Any, processor: Any, modality: str, items: Sequence[Any],
     width = 2 * model.config.text_config.hidden_size
     generator = torch.Generator().manual_seed(s.seed)
     probe = torch.nn.Sequential(torch.nn.LayerNorm(width), torch.nn.Linear(width, len(CLASSES)))
-    tower = _tower(model, modality)
-    optimizer = torch.optim.AdamW([*tower.parameters(), *probe.parameters()], lr=s.learning_rate)
+    encoder = tower(model, modality)
+    optimizer = torch.optim.AdamW([*encoder.parameters(), *probe.parameters()], lr=s.learning_rate)
     target = torch.tensor(list(labels))
-    tower.train()
+    encoder.train()
     loss = torch.tensor(float("nan"))
     for _ in tqdm(range(s.vision_steps if modality == "vision" else s.audio_steps), desc=f"{modality} encoder steps"):
         idx = torch.randint(len(items), (s.batch_size,), generator=generator)
@@ -137,7 +138,7 @@ def train_tower(model: Any, processor: Any, modality: str, items: Sequence[Any],
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    tower.eval()
+    encoder.eval()
     with torch.no_grad():
         guesses = torch.cat([probe(feats(held[i:i + 32])).argmax(-1) for i in range(0, len(held), 32)]) \
             if held else torch.empty(0)

@@ -77,7 +77,7 @@ from emoomni.progress import tqdm
 from emoomni.prompts import SYSTEM, delimit
 from emoomni.settings import key_dict, when_set
 from emoomni.train.collator import chat_row, make_trainer, training_args
-from emoomni.train.encoders import EncoderSettings, pretrain_encoders
+from emoomni.train.encoders import EncoderSettings, pretrain_encoders, tower
 from emoomni.train.runs import check_out_dir, data_key, finished, run_training, source_id
 from emoomni.train.settings import TrainerSettings
 
@@ -220,7 +220,7 @@ def _train_full(model_dir: Path, rows: list[dict], out: Path, s: PretrainSetting
     check_out_dir(out, run)
     model, processor = load_omni(model_dir)
     for modality in freeze:  # towers pre-trained with their own objective keep what they learned
-        for param in (model.model.visual if modality == "vision" else model.model.audio_tower).parameters():
+        for param in tower(model, modality).parameters():
             param.requires_grad = False
     args = training_args(out, s)
     trainer = make_trainer(model, processor, rows, None, args, s.fps, s.frame_size)
