@@ -1,4 +1,9 @@
-"""The alpha ablation (the paper's Figure 5): DyME-GRPO at each alpha, evaluated on the same benchmark.
+"""Studies that train many models: the alpha ablation (the paper's Figure 5) and the seed study of collapse.
+
+The seed study (:func:`collapse_study`) trains each arm (label-only SFT, OmniCoT SFT, GRPO, DyME-GRPO)
+once per seed and keeps, per model, its per-clip outcomes on the evaluation split and on the
+reliance clips with one modality removed (:func:`emoomni.evaluate.collapse.outcome`);
+:mod:`emoomni.evaluate.seed_study` turns them into intervals, paired differences and verdicts.
 
 :func:`sweep` trains (or reuses) one GRPO run per alpha through the same library call notebook 05
 makes (:func:`emoomni.stages.grpo_model`) and evaluates each with
@@ -11,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
-from emoomni import config, stages
+from emoomni import stages
+from emoomni.evaluate.collapse import outcome
 from emoomni.notebooks import NOTEBOOK_DIR, execute
 
 
@@ -42,16 +49,41 @@ def run_notebooks(profile: str, alphas: Sequence[float], out_dir: str | Path) ->
     return out
 
 
-def seed_runs(params: Any, seeds: Sequence[int] | None = None, benchmark: str = "synthemo") -> dict[str, list[dict]]:
-    """SFT OmniCoT and DyME-GRPO (the profile's alpha) trained with each seed and evaluated on ``benchmark``.
+STUDY_ARMS = ("sft:label", "sft:omnicot", "grpo:0", "grpo")
+"""The seed study's arms, as model keys (:func:`emoomni.stages.model_name`): the profile's alpha is DyME-GRPO's."""
 
-    The seed sets SFT's and GRPO's (initialisation of the adapters, data order, sampling); the tiny
-    base and the OmniCoT set are shared. Returns ``{"SFT OmniCoT": [result per seed], "DyME-GRPO": [...]}``.
+
+def with_seed(params: Any, seed: int) -> Any:
+    """``params`` with SFT's and GRPO's seed set (adapter initialisation, data order, sampling); the rest is kept.
+
+    >>> from emoomni import config
+    >>> p = with_seed(config.load("smoke"), 7)
+    >>> p.sft.settings.seed, p.grpo.settings.seed
+    (7, 7)
     """
-    out: dict[str, list[dict]] = {"SFT OmniCoT": [], "DyME-GRPO": []}
+    return replace(params, sft=replace(params.sft, settings=replace(params.sft.settings, seed=int(seed))),
+                   grpo=replace(params.grpo, settings=replace(params.grpo.settings, seed=int(seed))))
+
+
+def collapse_study(params: Any, keys: Sequence[str] = STUDY_ARMS, seeds: Sequence[int] | None = None
+                   ) -> dict[str, list[dict[str, list[float]]]]:
+    """Per arm (by book name), one outcome per seed of ``study.seeds``: accuracy, collapse-subset accuracy, reliance.
+
+    Every model is trained (or reused) through :func:`emoomni.stages.model`, evaluated on the profile's
+    evaluation split and, for reliance, on its first ``study.reliance_samples`` clips with the frames,
+    the sound or the words removed; all of it is cached per model like every other chapter's results.
+    The tiny base and the OmniCoT set are shared by all seeds.
+    """
+    samples, _ = stages.eval_samples(params)
+    shortcut = params.synthemo.clip.shortcut
+    out: dict[str, list[dict[str, list[float]]]] = {}
     for seed in (params.study.seeds if seeds is None else seeds):
-        p = config.load(params.profile, **{"sft.settings.seed": int(seed), "grpo.settings.seed": int(seed),
-                                           "grpo.settings.alpha": params.grpo.settings.alpha})
-        out["SFT OmniCoT"].append(stages.evaluation(stages.sft_model(p, "omnicot"), benchmark, p))
-        out["DyME-GRPO"].append(stages.evaluation(stages.grpo_model(p), benchmark, p))
+        p = with_seed(params, seed)
+        for key in keys:
+            name = stages.model_name(p, key)
+            model = stages.model(p, key)
+            preds = stages.evaluation(model, p.eval.benchmark, p)["predictions"]
+            removed = stages.modality_reliance(p, {name: model})[name]
+            out.setdefault(name, []).append(outcome(preds, samples, shortcut,
+                                                    {m: v for m, v in removed.items() if m != "none"}))
     return out

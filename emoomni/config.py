@@ -164,6 +164,9 @@ class Params:
     """A whole profile."""
 
     profile: str
+    runs: str | None = None
+    """The folder under ``runs/`` whose cached stages this profile shares (None: its own name); cache keys
+    hash every setting, so only stages with identical settings are shared."""
     synthemo: SynthEmoStage = field(default_factory=SynthEmoStage)
     omnicot: OmniCoTStage = field(default_factory=OmniCoTStage)
     base: BaseStage = field(default_factory=BaseStage)
@@ -194,6 +197,37 @@ def stage_hash(stage: Any, *inputs: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def _profile_path(profile: str | Path) -> Path:
+    path = Path(profile) if str(profile).endswith((".yaml", ".yml")) else PARAMS_DIR / f"{profile}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PARAMS_DIR.glob("*.yaml")))
+        raise ConfigError(f"no profile {profile!r}: {path} does not exist (known profiles: {known})")
+    return path
+
+
+def merged(base: dict, over: dict) -> dict:
+    """``over`` laid onto ``base``: mappings merge key by key, anything else replaces.
+
+    >>> merged({"a": {"x": 1, "y": 2}, "b": [1]}, {"a": {"y": 3}, "b": [2]})
+    {'a': {'x': 1, 'y': 3}, 'b': [2]}
+    """
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A profile file as plain data, laid onto the profile it ``extends`` (if any)."""
+    if path in seen:
+        raise ConfigError(f"{path}: profiles extend each other in a circle ({' -> '.join(map(str, seen))})")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    parent = raw.pop("extends", None)
+    return merged(_raw(_profile_path(parent), (*seen, path)), raw) if parent else raw
+
+
 def load(profile: str | Path, **overrides: Any) -> Params:
     """Load ``params/<profile>.yaml`` (or a path), apply dotted overrides such as ``synthemo.seed=3``.
 
@@ -205,13 +239,8 @@ def load(profile: str | Path, **overrides: Any) -> Params:
     >>> load("smoke", **{"omnicot.vision.backend": None}).omnicot.vision.backend
     'signal'
     """
-    path = Path(profile) if str(profile).endswith((".yaml", ".yml")) else PARAMS_DIR / f"{profile}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PARAMS_DIR.glob("*.yaml")))
-        raise ConfigError(f"no profile {profile!r}: {path} does not exist (known profiles: {known})")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    path = _profile_path(profile)
+    raw = _raw(path)
     raw.setdefault("profile", path.stem)
     for dotted, value in overrides.items():
         if value is None:

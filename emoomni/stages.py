@@ -16,7 +16,9 @@ from emoomni.data import omnibench, synthbench
 from emoomni.data.manifest import Sample
 from emoomni.data.sources import expand, read_source, select
 from emoomni.data.synthemo import generate
-from emoomni.evaluate.modality import ABLATIONS, ablate
+from emoomni.data.synthemo.generate import GENERATOR_VERSION
+from emoomni.evaluate.collapse import collapsed, signature
+from emoomni.evaluate.modality import ABLATIONS, ablate, reliance_profile
 from emoomni.evaluate.omnibench import answer_questions
 from emoomni.evaluate.predict import predict
 from emoomni.evaluate.registry import Benchmark, evaluate, evaluate_all, for_profile, load_model, model_tag, samples_for
@@ -39,8 +41,8 @@ log = logging.getLogger(__name__)
 def synthemo_dir(params: Params) -> Path:
     """Where a profile's SynthEmo set lives: keyed by the hash of everything that decides its content."""
     s = params.synthemo
-    key = stage_hash(type(s)(n_clips=s.n_clips, seed=s.seed, clip=s.clip))
-    return runs_dir(params.profile) / f"synthemo-{key}"
+    key = stage_hash(type(s)(n_clips=s.n_clips, seed=s.seed, clip=s.clip), f"v{GENERATOR_VERSION}")
+    return runs_dir(params.runs or params.profile) / f"synthemo-{key}"
 
 
 def synthemo_set(params: Params) -> tuple[list[Sample], Path]:
@@ -83,7 +85,7 @@ def omnicot_dir(params: Params) -> Path:
     o = params.omnicot
     key = stage_hash(type(o)(**{**o.__dict__, "workers": 1, "order": "fixed"}))  # the build ignores the order
     source = synthemo_dir(params).name if o.source == "synthemo" else "manifest"
-    return runs_dir(params.profile) / f"omnicot-{source}-{key}"
+    return runs_dir(params.runs or params.profile) / f"omnicot-{source}-{key}"
 
 
 def omnicot(params: Params):
@@ -110,7 +112,7 @@ def base_model(params: Params) -> str:
         return b.model
 
     samples, root = synthemo_set(params)
-    out = runs_dir(params.profile) / f"base-{synthemo_dir(params).name}-tiny{TINY_VERSION}-{stage_hash(b)}"
+    out = runs_dir(params.runs or params.profile) / f"base-{synthemo_dir(params).name}-tiny{TINY_VERSION}-{stage_hash(b)}"
     init = out / "init"
     if not (init / "config.json").exists():
         build_tiny_omni(init, seed=b.seed)
@@ -175,7 +177,7 @@ def sft_model(params: Params, style: str | None = None) -> Path:
     train, held = (result.records[:-n_eval], result.records[-n_eval:]) if n_eval else (result.records, [])
     base = base_model(params)
     key = stage_hash(settings, _relative(base, params))
-    out = runs_dir(params.profile) / f"sft-{settings.target_style}-{omnicot_dir(params).name}-{key}"
+    out = runs_dir(params.runs or params.profile) / f"sft-{settings.target_style}-{omnicot_dir(params).name}-{key}"
     return train_sft(base, train, samples, root, label_set(params.omnicot.label_set).labels, out, settings,
                      held or None)
 
@@ -212,13 +214,13 @@ def grpo_model(params: Params, alpha: float | None = None) -> Path:
     policy = sft_merged(params)
     samples, root = grpo_inputs(params)
     chosen = [x for x in samples if x.split == g.split]
-    out = runs_dir(params.profile) / f"grpo-alpha{settings.alpha:g}-{stage_hash(settings, _relative(policy, params))}"
+    out = runs_dir(params.runs or params.profile) / f"grpo-alpha{settings.alpha:g}-{stage_hash(settings, _relative(policy, params))}"
     return train_grpo(policy, chosen, root, params.omnicot.label_set, out, settings)
 
 
 def _relative(path: str | Path, params: Params) -> str:
     """A stage output's path relative to the profile's runs directory (a model id or outside path as is)."""
-    return shown(path, runs_dir(params.profile))
+    return shown(path, runs_dir(params.runs or params.profile))
 
 
 def eval_samples(params: Params) -> tuple[list[Sample], Path]:
@@ -259,7 +261,7 @@ def omnibench_items(params: Params) -> tuple[list, Path]:
     """The general-ability items and their root: SynthBench generated under runs/, or a local OmniBench copy."""
     o = params.omnibench
     if o.source == "synthbench":
-        root = runs_dir(params.profile) / f"synthbench-n{o.n}-s{o.seed}"
+        root = runs_dir(params.runs or params.profile) / f"synthbench-n{o.n}-s{o.seed}"
         if (root / "dataset").is_dir():
             items, _ = omnibench.index(root)
             if len(items) == o.n:
@@ -277,7 +279,7 @@ def omnibench_answers(params: Params, model: str | Path) -> list[dict]:
     """The model's answers to the general-ability items (cached and resumable per model)."""
     items, root = omnibench_items(params)
     o = params.omnibench
-    out = runs_dir(params.profile) / "omnibench" / f"{model_tag(model, params)[-60:]}-{stage_hash(o)}.jsonl"
+    out = runs_dir(params.runs or params.profile) / "omnibench" / f"{model_tag(model, params)[-60:]}-{stage_hash(o)}.jsonl"
     net, processor = load_model(model)
     return answer_questions(net, processor, items, root, out, batch_size=o.batch_size,
                             max_new_tokens=o.max_new_tokens, mode=o.mode)
@@ -293,7 +295,7 @@ def modality_reliance(params: Params, models: dict[str, str | Path]) -> dict:
     n = params.study.reliance_samples
     samples = samples[:n] if n else samples
     e = params.eval
-    out_root = runs_dir(params.profile) / f"ablations-{Path(root).name}-{e.split}-{n or 'all'}"
+    out_root = runs_dir(params.runs or params.profile) / f"ablations-{Path(root).name}-{e.split}-{n or 'all'}"
     sets = {m: ablate(samples, root, out_root, m) for m in ABLATIONS if m != "none"}
     result = {}
     ids = {s.id for s in samples}
@@ -409,3 +411,21 @@ def style_scores(params: Params, benchmark: str = "synthemo") -> dict[str, dict]
 def omnibench_runs(params: Params, *keys: str) -> dict[str, list[dict]]:
     """Per named model (see :func:`model_name`) its answers to the general-ability items."""
     return {model_name(params, k): omnibench_answers(params, model(params, k)) for k in keys}
+
+
+def collapse_signature(params: Params, key: str = "sft:label") -> dict:
+    """The collapse signature of the model ``key`` names on the evaluation split (:mod:`emoomni.evaluate.collapse`).
+
+    Returns ``{"name", "signature"}`` (accuracy per subset and how often a dissenting shortcut is
+    followed), ``"drops"`` (accuracy points lost with each modality removed, on the reliance clips) and
+    ``"collapsed"`` (whether both halves of the signature are there).
+    """
+    shortcut = params.synthemo.clip.shortcut
+    (name, preds), = named_predictions(params, key)[0].items()
+    samples, _ = eval_samples(params)
+    removed = modality_reliance(params, {name: model(params, key)})[name]
+    drops = {m: 100 * float(v) for m, v in reliance_profile(removed["none"], {m: p for m, p in removed.items()
+                                                                          if m != "none"})["accuracy_drop"].items()}
+    sig = signature(preds, samples, shortcut)
+    return {"name": name, "shortcut": shortcut, "signature": sig, "drops": drops,
+            "collapsed": collapsed(sig, drops, shortcut)}

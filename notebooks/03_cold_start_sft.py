@@ -17,9 +17,12 @@
 # batch 32) on 4.4K OmniCoT traces so that it learns to emit the guided tokens and the structured
 # reasoning before DyME-GRPO. The same code runs here on the embedded default: a tiny, randomly
 # initialised model of the real `Qwen2_5OmniThinkerForConditionalGeneration` class, standing in
-# for Qwen's own pre-training with two short phases that never show the emotion task: a language
-# phase on text alone (quote a delimited transcript, say how its words sound), then a description
-# pre-training on SynthEmo's `pretrain` split (say what the face, the voice and the words show).
+# for Qwen's own pre-training with three short phases that never show the emotion task: an encoder
+# phase (the vision tower learns the six expressions from face-only clips, the audio tower the six
+# voices, each with a throw-away probe), a language phase on text alone (quote a delimited
+# transcript, say how its words sound), then a description pre-training on SynthEmo's `pretrain`
+# split, whose cues are drawn independently of each other (say what the face, the voice and the words
+# show), with face clips alone and voices alone mixed in.
 # It is then LoRA-tuned with TRL's `SFTTrainer` on the OmniCoT records of notebook 02, the guided
 # tokens' embedding and output rows trained through peft's `trainable_token_indices` (here also
 # the rows of the answer tokens, which the tiny base never saw; a real base knows them). The
@@ -54,7 +57,7 @@ print(f"base model: {notebooks.relative(base)}\nSFT adapter: {notebooks.relative
 # %% [markdown]
 # ## Loss curves
 #
-# The base's two pre-training phases (every weight), then LoRA SFT (loss on the assistant turn
+# The base's language and description phases, then LoRA SFT (loss on the assistant turn
 # only), with the evaluation loss on held-out OmniCoT records. Each phase counts its own steps.
 
 # %% mystnb={"figure": {"caption": "Training loss against the optimizer step for the base's language phase, its description pre-training and LoRA SFT; the dashed markers are SFT's loss on held-out OmniCoT records.", "name": "fig-sft-loss"}}
@@ -99,8 +102,9 @@ report.accuracy_by_condition(runs, samples)
 
 # %% [markdown]
 # Does each trace describe what the clip shows? SynthEmo records the cue it drew for each modality;
-# the table gives how often a `[vision]` or `[audio]` section ends on "suggests" the clip's own cue
-# (chance is about one in six).
+# the table gives, over every test clip, how often a `[vision]` or `[audio]` section ends on
+# "suggests" the clip's own cue (chance is about one in six) and how often the `[dialogue]` section
+# quotes the clip's own words; a missing section counts as a miss.
 
 # %%
 report.section_cue_recovery(runs, samples)

@@ -24,6 +24,7 @@ profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
 
 # %% tags=["hide-input"]
 from emoomni import config, notebooks, paper, stages
+from emoomni.report import collapse as collapse_report
 from emoomni.report import results
 
 notebooks.setup()
@@ -50,3 +51,29 @@ results.table2(scores)
 
 # %%
 paper.table2()
+
+# %% [markdown]
+# ## The collapse, shown before any treatment
+#
+# The testbed's design is fixed before any GRPO result is looked at. In SynthEmo's `train` split one
+# modality, the *shortcut* (the face, `synthemo.clip.shortcut`), carries the gold emotion on almost
+# every clip: it is neutralised on 5 % of them and never dissents. The `test` split over-represents
+# what a model that collapsed onto the shortcut gets wrong: 30 % of its clips have the shortcut
+# neutralised (a poker face over an emotional voice and words) and 30 % have it dissenting (the face
+# shows another emotion than the voice and the words, which set the gold label). The pre-training
+# clips, which only the tiny base sees, have every cue drawn on its own.
+#
+# The label-only SFT model learns the task from the answers alone, with nothing that asks it to look
+# at each modality. The collapse signature (`emoomni.evaluate.collapse.collapsed`) is two facts at
+# once: its accuracy on the collapse subset (shortcut neutralised or dissenting) lies at least 20
+# points under its accuracy on `agree` clips, and removing the shortcut costs it more than removing
+# either other modality (measured on the first `study.reliance_samples` test clips).
+
+# %% tags=["remove-output"]
+label_only = stages.collapse_signature(params, "sft:label")
+
+# %% mystnb={"figure": {"caption": "The label-only SFT model on the test split: accuracy where all cues agree, where the shortcut is neutralised, where it dissents, and where another modality is off (left); the accuracy lost when each modality is removed at inference (right, the shortcut in red).", "name": "fig-collapse-signature"}}
+collapse_report.signature_chart(label_only)
+
+# %%
+print(collapse_report.signature_sentence(label_only))

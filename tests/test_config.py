@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 
 from emoomni import config
@@ -68,3 +70,13 @@ def test_sub_settings_follow_omnicot_order():
         config.load("default", **{"sft.settings.order": "free"})
     p = config.load("default", **{"omnicot.order": "free", "grpo.settings.order": "free"})
     assert p.grpo.settings.order == "free"
+
+
+def test_a_profile_can_extend_another_and_share_its_cached_stages(tmp_path):
+    study, default = config.load("study"), config.load("default")
+    assert study.profile == "study" and study.runs == "default" and len(study.study.seeds) >= 5
+    assert replace(study, profile="default", runs=None, study=default.study) == default
+    (tmp_path / "a.yaml").write_text(f"extends: {tmp_path / 'b.yaml'}\n")
+    (tmp_path / "b.yaml").write_text(f"extends: {tmp_path / 'a.yaml'}\n")
+    with pytest.raises(config.ConfigError, match="circle"):
+        config.load(tmp_path / "a.yaml")

@@ -7,8 +7,12 @@ import pytest
 from safetensors.torch import load_file
 
 from emoomni import ledger
+from emoomni.data.synthemo.design import CLASSES
 from emoomni.data.synthemo import generate
-from emoomni.train.encoders import EncoderSettings, pretrain_encoders, render_faces
+from emoomni.data.synthemo.faces import face_clips
+from emoomni.data.synthemo.generate import SynthEmoConfig
+from emoomni.model.inputs import load_video
+from emoomni.train.encoders import EncoderSettings, pretrain_encoders
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -23,28 +27,37 @@ def weights(model_dir) -> dict:
     return load_file(str(model_dir / "model.safetensors"))
 
 
-def test_rendered_faces_are_two_apex_frames_of_every_class():
-    clips, labels = render_faces(24, 112, seed=3)
-    assert clips[0].shape == (2, 112, 112, 3) and clips[0].dtype.name == "uint8"
-    assert set(labels) == set(range(6))
-    again, same = render_faces(24, 112, seed=3)
-    assert same == labels and all((a == b).all() for a, b in zip(clips, again))
+def test_face_clips_are_encoded_like_synthemo_cycle_the_classes_and_are_rendered_once(tmp_path):
+    faces = face_clips(tmp_path, 8, seed=3, config=SynthEmoConfig(frames=4))
+    assert [f.meta["cues"]["vision"] for f in faces[:6]] == list(CLASSES)
+    assert all(f.video and not f.audio and not f.transcript and f.meta["audio_in_video"] is False for f in faces)
+    clip = load_video(str(tmp_path / faces[0].video), 4.0)
+    assert clip.shape == (4, 112, 112, 3) and clip.dtype.name == "uint8"
+    stamps = [(tmp_path / f.video).stat().st_mtime_ns for f in faces]
+    assert face_clips(tmp_path, 8, seed=3, config=SynthEmoConfig(frames=4)) == faces  # a rerun renders nothing
+    assert [(tmp_path / f.video).stat().st_mtime_ns for f in faces] == stamps
+    other = face_clips(tmp_path / "other", 1, seed=4, config=SynthEmoConfig(frames=4))
+    assert not (load_video(str(tmp_path / "other" / other[0].video), 4.0) == clip).all()
 
 
 def test_the_vision_phase_reads_unseen_faces_above_chance_and_moves_only_the_vision_tower(tiny, data, tmp_path):
     root, samples = data
-    s = EncoderSettings(vision_steps=150, faces=600, learning_rate=2e-3)
-    out = pretrain_encoders(tiny, samples, root, tmp_path / "enc", s)
+    s = EncoderSettings(vision_steps=200, faces=240, batch_size=16, learning_rate=3e-3, frames=4)
+    faces = face_clips(tmp_path / "faces", s.faces + s.faces // 10, s.seed, SynthEmoConfig(frames=4), workers=2)
+    out = pretrain_encoders(tiny, samples, root, tmp_path / "enc", s, faces=faces, faces_root=tmp_path / "faces")
     probe = json.loads((out / "encoders.json").read_text())["probes"]["vision"]
     assert probe["final_loss"] < math.log(6) - 0.3  # it learned something
-    assert probe["held_out_accuracy"] > 0.35 and probe["n_held_out"] == 60  # chance is 1/6
+    assert probe["held_out_accuracy"] > 0.3 and probe["n_held_out"] == 24  # chance is 1/6
     before, after = weights(tiny), weights(out)
     moved = {k for k in before if not (before[k] == after[k]).all()}
     assert moved and all(k.startswith("visual.") for k in moved)  # no audio or language weight changed
     assert any(k.startswith("visual.blocks.") for k in moved)
     ledger.clear()
-    assert pretrain_encoders(tiny, samples, root, tmp_path / "enc", s) == out
+    assert pretrain_encoders(tiny, samples, root, tmp_path / "enc", s, faces=faces,
+                             faces_root=tmp_path / "faces") == out
     assert [e.outcome for e in ledger.entries()] == ["reused"]
+    with pytest.raises(ValueError, match="more than 240 face clips"):
+        pretrain_encoders(tiny, samples, root, tmp_path / "enc2", s, faces=faces[:240], faces_root=tmp_path / "faces")
 
 
 def test_the_audio_phase_moves_only_the_audio_tower(tiny, data, tmp_path):

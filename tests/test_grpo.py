@@ -38,7 +38,7 @@ FAST = dict(num_generations=2, per_device_batch_size=2, max_completion_length=8,
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthemo")
-    samples = generate(root, 6, seed=0)
+    samples = [s for s in generate(root, 6, seed=0) if s.label]  # pre-training clips may have none
     # one clip shown as a plain video (its audio not interleaved), so batches mix rotary layouts
     samples[1] = replace(samples[1], meta={**samples[1].meta, "audio_in_video": False})
     return root, samples

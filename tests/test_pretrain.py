@@ -12,9 +12,11 @@ import torch
 from emoomni.data.synthemo import generate
 from emoomni.data.synthemo.design import CLASSES
 from emoomni.model import load_omni
+from emoomni.train.encoders import EncoderSettings
 from emoomni.extract.descriptions import PHRASES, TEMPLATES, describe
-from emoomni.train.pretrain import (INSTRUCTIONS, LANGUAGE_INSTRUCTIONS, PretrainSettings, description_messages,
-                                    language_rows, pretrain_base)
+from emoomni.train.pretrain import (FACE_INSTRUCTIONS, INSTRUCTIONS, LANGUAGE_INSTRUCTIONS, VOICE_INSTRUCTIONS,
+                                    PretrainSettings, description_messages, language_rows, pretrain_base,
+                                    single_messages)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -52,6 +54,24 @@ def test_description_chat_is_not_the_recognition_task(data):
         answer = messages[2]["content"][0]["text"]
         assert answer == describe(s.meta["cues"], INSTRUCTIONS.index(text.splitlines()[-1]), s.transcript)
         assert "<answer>" not in answer and "[vision]" not in answer
+
+
+def test_one_modality_rows_show_only_that_modality_and_describe_only_its_cue(data):
+    root, samples = data
+    for s in samples:
+        face = single_messages(s, root, "vision")
+        user, answer = face[1]["content"], face[2]["content"][0]["text"]
+        assert [c["type"] for c in user] == ["video", "text"] and user[0]["audio_in_video"] is False
+        assert user[1]["text"] in FACE_INSTRUCTIONS and "<transcript>" not in user[1]["text"]
+        style = FACE_INSTRUCTIONS.index(user[1]["text"])
+        assert answer == describe(s.meta["cues"], style, s.transcript).splitlines()[0]
+        voice = single_messages(s, root, "audio", cue="angry")
+        user, answer = voice[1]["content"], voice[2]["content"][0]["text"]
+        assert [c["type"] for c in user] == ["audio", "text"] and user[0]["audio"] == str(root / s.video)
+        assert user[1]["text"] == VOICE_INSTRUCTIONS[style]  # the style is the clip's, whatever the modality
+        assert answer == describe({**s.meta["cues"], "audio": "angry"}, style, s.transcript).splitlines()[1]
+    with pytest.raises(ValueError, match="not 'text'"):
+        single_messages(samples[0], root, "text")
 
 
 def test_two_pretraining_steps_update_the_whole_model_and_it_reloads(tiny, data, tmp_path):
@@ -95,9 +115,21 @@ def test_the_language_phase_comes_first_and_the_descriptions_continue_from_it(ti
     assert [i for i in meta["train_ids"] if i.startswith("language-")] == ["language-00004", "language-00005"]
 
 
+def test_one_modality_rows_join_the_descriptions_when_asked(tiny, data, tmp_path):
+    root, samples = data
+    settings = PretrainSettings(max_steps=1, per_device_batch_size=2, learning_rate=1e-3, warmup=0.0, save_steps=100,
+                                single_rows=True, encoders=EncoderSettings(faces=6, frames=4))
+    out = pretrain_base(tiny, samples, root, tmp_path / "pre", settings)
+    ids = json.loads((out / "emoomni_pretrain.json").read_text())["train_ids"]
+    pre = [s.id for s in samples if s.split == "pretrain"]
+    assert ids == pre + [f"face-{i:05d}/face" for i in range(6)] + [f"{i}/voice" for i in pre]
+    assert len(list((tmp_path / "pre").glob("faces-*/face-*.mp4"))) == 6 + 0  # faces // 10 held out: none of 6
+
+
 def test_language_rows_quote_the_delimited_words_and_name_their_emotion():
-    rows = language_rows(12, seed=3)
-    assert rows[:5] == language_rows(5, seed=3) and rows != language_rows(12, seed=4)
+    rows = language_rows(18, seed=3)
+    assert rows[:5] == language_rows(5, seed=3) and rows != language_rows(18, seed=4)
+    pairs = set()
     for i, row in enumerate(rows):
         system, user, assistant = json.loads(row["messages"])
         assert [c["type"] for c in user["content"]] == ["text"]  # no media: the language alone
@@ -108,6 +140,8 @@ def test_language_rows_quote_the_delimited_words_and_name_their_emotion():
         assert answer == describe({"vision": "neutral", "audio": "neutral", "text": CLASSES[i % 6]}, style,
                                   words).splitlines()[-1]
         assert answer.startswith(f'The speaker says: "{words}"')
+        pairs.add((request, CLASSES[i % 6]))
+    assert len(pairs) == 18  # every request with every emotion: the request never gives the emotion away
 
 
 def test_pretraining_refuses_an_empty_split(tiny, data, tmp_path):

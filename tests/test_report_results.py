@@ -2,7 +2,6 @@
 
 import matplotlib.figure
 import pandas as pd
-import pytest
 
 from emoomni.evaluate.predict import Prediction
 from emoomni.report import results
@@ -22,17 +21,6 @@ def test_table1_maps_the_paper_columns_and_lists_what_is_missing():
     assert table.loc[("synthemo", "base"), "WA (weighted precision)"] == 50
     assert results.unavailable(rows) == ["meld"]
     assert results.table1([{"benchmark": "meld", "available": False}]).empty
-
-
-def test_seed_spread_and_the_sentence_say_whether_a_difference_exceeds_the_spread():
-    per_seed = {"SFT": [{"accuracy": a, "uar": a, "weighted_precision": a} for a in (0.20, 0.22, 0.24)],
-                "DyME": [{"accuracy": a, "uar": a - 0.1, "weighted_precision": a} for a in (0.30, 0.31, 0.32)]}
-    spread = results.seed_spread(per_seed)
-    assert spread.loc["SFT", ("accuracy", "mean")] == pytest.approx(22.0)
-    assert spread.loc["SFT", ("accuracy", "std")] == pytest.approx(2.0)
-    text = results.difference_sentence(spread, "SFT", "DyME")
-    assert "accuracy: DyME 31.0 vs SFT 22.0 (+9.0 points" in text and "exceeds the spread" in text
-    assert "uar: DyME 21.0 vs SFT 22.0 (-1.0 points" in text and "within the spread" in text
 
 
 def test_table2_table3_and_the_alpha_figure():

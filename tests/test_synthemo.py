@@ -12,6 +12,7 @@ import pytest
 
 from emoomni.data.manifest import read_manifest
 from emoomni.data.synthemo import CLASSES, CONDITIONS, SynthEmoConfig, generate, gold_label, plan
+from emoomni.data.synthemo.design import INDEPENDENT, majority
 from emoomni.data.synthemo.design import NEUTRALISES, default_dissenters, default_mixtures
 from emoomni.data.synthemo.voice import ToolMissingError
 from emoomni.labels import LABEL_SETS
@@ -56,8 +57,11 @@ def test_gold_rule_and_label_set(small_set):
     samples, _ = small_set
     assert set(LABEL_SETS["synthemo"].labels) == set(CLASSES)
     for s in samples:
-        assert s.label == gold_label(s.meta["cues"])
         cond = s.meta["condition"]
+        if cond == INDEPENDENT:  # pre-training clips: the majority when there is one, else no label
+            assert s.split == "pretrain" and s.label == majority(s.meta["cues"])
+            continue
+        assert s.label == gold_label(s.meta["cues"])
         if cond in NEUTRALISES:
             assert s.meta["cues"][NEUTRALISES[cond]] == "neutral" and s.label != "neutral"
         if cond == "conflict":
@@ -141,3 +145,13 @@ def test_resumes_after_a_kill_without_rewriting_or_duplicating(tmp_path):
     fresh = generate(tmp_path / "fresh", 48, seed=5, workers=2)
     assert (tmp_path / "fresh" / "manifest.jsonl").read_bytes() == (out / "manifest.jsonl").read_bytes()
     assert fresh == samples
+
+
+def test_pretraining_cues_are_independent_of_each_other():
+    """No cue predicts another on the pre-training clips: each pair agrees about as often as chance (1 in 6)."""
+    specs = [s for s in plan(3000, 0, SynthEmoConfig()) if s.split == "pretrain"]
+    assert {s.condition for s in specs} == {INDEPENDENT}
+    for a, b in (("vision", "audio"), ("vision", "text"), ("audio", "text")):
+        agree = sum(s.cues[a] == s.cues[b] for s in specs) / len(specs)
+        assert abs(agree - 1 / 6) < 0.04, (a, b, agree)
+    assert any(s.gold is None for s in specs) and any(s.gold is not None for s in specs)

@@ -99,3 +99,28 @@ def collapsed(sig: Mapping[str, float], drops: Mapping[str, float], shortcut: st
     """
     others = [drops[m] for m in MODALITIES if m != shortcut]
     return sig["gap"] >= min_gap and drops[shortcut] > max(others)
+
+
+def outcome(preds: Sequence[Prediction], samples: Sequence[Sample], shortcut: str,
+            ablated: Mapping[str, Sequence[Prediction]] | None = None) -> dict[str, list[float]]:
+    """One trained model's per-clip results, the unit of the seed study (:mod:`emoomni.intervals` resamples them).
+
+    ``accuracy``: 1/0 per clip of ``samples``; ``collapse``: the same on the collapse subset; per ablated
+    modality ``drop <modality>``: per ablated clip, right with everything minus right without it (1, 0 or -1),
+    so its mean is the accuracy lost when that modality is removed.
+
+    >>> S = lambda i, cond, v: Sample(f"s{i}", "synthemo", "test", label="sad",
+    ...                               meta={"condition": cond, "cues": {"vision": v, "audio": "sad", "text": "sad"}})
+    >>> samples = [S(0, "agree", "sad"), S(1, "poker_face", "neutral"), S(2, "conflict", "happy")]
+    >>> P = lambda i, a: Prediction(f"s{i}", "", a, "sad", True)
+    >>> out = outcome([P(0, "sad"), P(1, "sad"), P(2, "happy")], samples, "vision", {"vision": [P(0, "happy")]})
+    >>> out["accuracy"], out["collapse"], out["drop vision"]
+    ([1, 1, 0], [1, 0], [1])
+    """
+    by_subset = subsets(samples, shortcut)
+    out: dict[str, list[float]] = {"accuracy": hits(preds, [s.id for s in samples]),
+                                   "collapse": hits(preds, by_subset["collapse"])}
+    for modality, removed in (ablated or {}).items():
+        ids = [p.sample_id for p in removed]
+        out[f"drop {modality}"] = [a - b for a, b in zip(hits(preds, ids), hits(removed, ids))]
+    return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from emoomni.metrics import per_class_table
@@ -31,38 +30,6 @@ def unavailable(rows: Sequence[Mapping]) -> list[str]:
     ['meld']
     """
     return sorted({r["benchmark"] for r in rows if not r.get("available", True)})
-
-
-def seed_spread(per_seed: Mapping[str, Sequence[Mapping[str, float]]],
-                metrics: Sequence[str] = ("accuracy", "uar", "weighted_precision")) -> pd.DataFrame:
-    """Mean and sample standard deviation (percent) per model and metric over seeds.
-
-    >>> float(seed_spread({"m": [{"accuracy": 0.2}, {"accuracy": 0.4}]}, ["accuracy"]).loc["m", ("accuracy", "mean")])
-    30.0
-    """
-    rows = {}
-    for model, results in per_seed.items():
-        row = {}
-        for m in metrics:
-            values = np.array([100 * r[m] for r in results], dtype=float)
-            row[(m, "mean")] = float(values.mean())
-            row[(m, "std")] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
-            row[(m, "seeds")] = len(values)
-        rows[model] = row
-    return pd.DataFrame(rows).T.round(2)
-
-
-def difference_sentence(spread: pd.DataFrame, a: str, b: str, metrics: Sequence[str] = ("accuracy", "uar")) -> str:
-    """Say, per metric, whether the difference of the means of ``b`` and ``a`` exceeds both models' seed spread."""
-    parts = []
-    for m in metrics:
-        ma, mb = spread.loc[a, (m, "mean")], spread.loc[b, (m, "mean")]
-        sa, sb = spread.loc[a, (m, "std")], spread.loc[b, (m, "std")]
-        diff = mb - ma
-        beyond = abs(diff) > max(sa, sb)
-        parts.append(f"{m}: {b} {mb:.1f} vs {a} {ma:.1f} ({diff:+.1f} points, seed std {sa:.1f} / {sb:.1f}; "
-                     f"{'exceeds' if beyond else 'within'} the spread)")
-    return "; ".join(parts) + "."
 
 
 def table2(results: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from emoomni.data.manifest import Sample, resolve_media
-from emoomni.data.synthemo.design import CLASSES, CONDITIONS, MODALITIES
+from emoomni.data.synthemo.design import CLASSES, CONDITIONS, INDEPENDENT, MODALITIES
 from emoomni.media import read_audio, read_frames
 
 TARGET = 0.90
@@ -72,7 +72,7 @@ def condition_mixture(samples: list[Sample]):
     """The share of each condition in each split, as stacked bars."""
     frame = pd.crosstab(pd.Series([s.split for s in samples], name="split"),
                         pd.Series([s.meta["condition"] for s in samples], name="condition"), normalize="index")
-    frame = frame.reindex(columns=[c for c in CONDITIONS if c in frame.columns])
+    frame = frame.reindex(columns=[c for c in (*CONDITIONS, INDEPENDENT) if c in frame.columns])
     fig, ax = plt.subplots(figsize=(7, 3.5))
     frame.plot.barh(stacked=True, ax=ax, colormap="tab10")
     ax.set(xlabel="share of clips", ylabel="split", title="Condition mixture per split")
@@ -83,8 +83,9 @@ def condition_mixture(samples: list[Sample]):
 
 
 def counts_table(samples: list[Sample]) -> pd.DataFrame:
-    """Clips per split and condition (rows) and gold label (columns)."""
-    frame = pd.DataFrame([{"split": s.split, "condition": s.meta["condition"], "label": s.label} for s in samples])
+    """Clips per split and condition (rows) and gold label (columns; "no majority" for pre-training clips without one)."""
+    frame = pd.DataFrame([{"split": s.split, "condition": s.meta["condition"], "label": s.label or "no majority"}
+                          for s in samples])
     return pd.crosstab([frame["split"], frame["condition"]], frame["label"], margins=True)
 
 

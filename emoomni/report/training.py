@@ -96,23 +96,43 @@ def dominant_answer(preds: Sequence) -> tuple[str | None, float]:
 
 
 def section_cue_recovery(runs: Mapping[str, Sequence], samples: Sequence[Sample]) -> pd.DataFrame:
-    """How often each trace's ``[vision]`` and ``[audio]`` sections name the clip's designed cue (percent).
+    """How often each trace's ``[vision]``, ``[audio]`` and ``[dialogue]`` sections name the clip's designed cue (percent).
 
-    A section "names" a cue with the phrase "suggests <label>" that the OmniCoT evidence uses; the
-    rate is over the outputs that have such a phrase in that section (their count beside it).
+    Over every clip with a designed cue for that modality: a ``[vision]`` or ``[audio]`` section names
+    its cue with the phrase "suggests <label>" that the OmniCoT evidence uses, a ``[dialogue]`` section
+    by quoting the clip's transcript word for word (the words carry the cue). A missing section or
+    phrase counts as a miss; the count of sections that have the phrase is given beside.
+
+    >>> from types import SimpleNamespace as P
+    >>> s = Sample("a", "synthemo", "test", transcript="Go away", meta={"cues": {"vision": "sad", "audio": "angry"}})
+    >>> text = '[vision] it suggests sad. [audio] it suggests happy. [dialogue] The speaker says: "Go away"'
+    >>> section_cue_recovery({"m": [P(sample_id="a", text=text)]}, [s]).loc["m"].tolist()
+    [100.0, 1.0, 0.0, 1.0, 100.0, 1.0]
     """
-    cues = {s.id: s.meta.get("cues", {}) for s in samples}
+    by_id = {s.id: s for s in samples}
     rows = {}
     for name, preds in runs.items():
         row = {}
-        for section in ("vision", "audio"):
-            hits = total = 0
+        for section in ("vision", "audio", "dialogue"):
+            hits = total = phrased = 0
             for p in preds:
-                found = re.search(r"\[" + section + r"\][^\[]*?suggests (\w+)", p.text)
-                if found and section in cues.get(p.sample_id, {}):
-                    total += 1
-                    hits += found.group(1) == cues[p.sample_id][section]
+                sample = by_id.get(p.sample_id)
+                body = re.search(r"\[" + section + r"\]([^\[]*)", p.text)
+                body = body.group(1) if body else ""
+                if section == "dialogue":
+                    if not (sample and sample.transcript):
+                        continue
+                    found = re.search(r'"([^"]*)"', body)
+                    named, wanted = (found.group(1) if found else None), sample.transcript.strip()
+                else:
+                    if not (sample and section in sample.meta.get("cues", {})):
+                        continue
+                    found = re.search(r"suggests (\w+)", body)
+                    named, wanted = (found.group(1) if found else None), sample.meta["cues"][section]
+                total += 1
+                phrased += found is not None
+                hits += named == wanted
             row[f"{section} cue named (%)"] = round(100 * hits / total, 1) if total else float("nan")
-            row[f"{section} sections"] = total
+            row[f"{section} sections"] = phrased
         rows[name] = row
     return pd.DataFrame(rows).T

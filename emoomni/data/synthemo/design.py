@@ -7,7 +7,9 @@ text: the words), each an emotion or ``neutral``. Its *condition* decides how th
 - ``poker_face``: the face stays neutral while voice and words carry the emotion (the paper's Figure 1);
 - ``flat_voice``: the voice is flat while face and words carry the emotion;
 - ``neutral_words``: the words are neutral while face and voice carry the emotion;
-- ``conflict``: two modalities carry the gold emotion and the third (the *dissenter*) another one.
+- ``conflict``: two modalities carry the gold emotion and the third (the *dissenter*) another one;
+- ``independent`` (pre-training clips only): each cue drawn on its own, uniformly from the six; the
+  gold label is the majority when there is one, else none.
 
 **Gold rule.** The gold label is the emotion that at least two of the three cues carry. Every
 condition guarantees such a majority; the three neutralising conditions need a non-neutral gold.
@@ -16,7 +18,10 @@ condition guarantees such a majority; the three neutralising conditions need a n
 Qwen2.5-Omni collapses onto) is right on almost every training clip: the condition that
 neutralises it is rare in ``train`` and conflicts there are voiced by the other two modalities. The
 ``test`` split over-represents exactly what a collapsed model gets wrong: the shortcut neutralised,
-or the shortcut itself dissenting.
+or the shortcut itself dissenting. The ``pretrain`` clips, which only the tiny base's description
+pre-training sees, are ``independent``: no cue predicts another there, so the base cannot learn to
+read one modality off another and has to perceive each one (with the conditions above, the face
+agreed with the words on about half of them, and the base named the words' emotion for the face).
 """
 
 from __future__ import annotations
@@ -24,8 +29,30 @@ from __future__ import annotations
 CLASSES = ("neutral", "happy", "sad", "angry", "worried", "surprised")
 MODALITIES = ("vision", "audio", "text")
 CONDITIONS = ("agree", "poker_face", "flat_voice", "neutral_words", "conflict")
+INDEPENDENT = "independent"
+"""The pre-training clips' condition: every cue drawn on its own (not one of :data:`CONDITIONS`)."""
 NEUTRALISES = {"poker_face": "vision", "flat_voice": "audio", "neutral_words": "text"}
 NEUTRALISER = {m: c for c, m in NEUTRALISES.items()}
+
+
+def majority(cues: dict[str, str]) -> str | None:
+    """The emotion at least two of the three cues carry, or None.
+
+    >>> majority({"vision": "sad", "audio": "happy", "text": "angry"}) is None
+    True
+    """
+    values = [cues[m] for m in MODALITIES]
+    return next((v for v in values if values.count(v) >= 2), None)
+
+
+def independent_cues(rng) -> dict[str, str]:
+    """One cue per modality, each drawn on its own from the six classes.
+
+    >>> import numpy as np
+    >>> sorted(independent_cues(np.random.default_rng(0)))
+    ['audio', 'text', 'vision']
+    """
+    return {m: CLASSES[int(rng.integers(len(CLASSES)))] for m in MODALITIES}
 
 
 def gold_label(cues: dict[str, str]) -> str:
@@ -38,11 +65,10 @@ def gold_label(cues: dict[str, str]) -> str:
     ...
     ValueError: no majority among cues {'vision': 'sad', 'audio': 'happy', 'text': 'angry'}
     """
-    values = [cues[m] for m in MODALITIES]
-    for v in values:
-        if values.count(v) >= 2:
-            return v
-    raise ValueError(f"no majority among cues {cues}")
+    gold = majority(cues)
+    if gold is None:
+        raise ValueError(f"no majority among cues {cues}")
+    return gold
 
 
 def cues_for(condition: str, gold: str, dissenter: str | None = None, other: str | None = None) -> dict[str, str]:
@@ -77,8 +103,7 @@ def default_mixtures(shortcut: str = "vision") -> dict[str, dict[str, float]]:
     others = [c for c in ("poker_face", "flat_voice", "neutral_words") if c != hide]
     train = {"agree": 0.45, hide: 0.05, others[0]: 0.2, others[1]: 0.2, "conflict": 0.1}
     test = {"agree": 0.2, hide: 0.3, others[0]: 0.1, others[1]: 0.1, "conflict": 0.3}
-    uniform = {c: 1 / len(CONDITIONS) for c in CONDITIONS}
-    return {"pretrain": uniform, "train": train, "val": dict(train), "test": test}
+    return {"pretrain": {INDEPENDENT: 1.0}, "train": train, "val": dict(train), "test": test}
 
 
 def default_dissenters(shortcut: str = "vision") -> dict[str, dict[str, float]]:

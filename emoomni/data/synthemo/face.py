@@ -28,9 +28,9 @@ class Expression:
 
 EXPRESSIONS: dict[str, Expression] = {
     "neutral": Expression(),
-    "happy": Expression(brow_raise=0.04, eye_open=0.75, mouth_curve=0.22, mouth_open=0.10, mouth_width=1.25),
-    "sad": Expression(brow_raise=0.02, brow_slant=0.35, eye_open=0.6, mouth_curve=-0.18, mouth_width=0.9),
-    "angry": Expression(brow_raise=-0.16, brow_slant=-0.65, eye_open=0.6, mouth_curve=-0.10, mouth_open=0.0, mouth_width=0.95),
+    "happy": Expression(brow_raise=0.06, eye_open=0.7, mouth_curve=0.30, mouth_open=0.16, mouth_width=1.35),
+    "sad": Expression(brow_raise=0.04, brow_slant=0.6, eye_open=0.5, mouth_curve=-0.32, mouth_width=0.85),
+    "angry": Expression(brow_raise=-0.22, brow_slant=-0.9, eye_open=0.45, mouth_curve=-0.04, mouth_open=0.0, mouth_width=0.75),
     "worried": Expression(brow_raise=0.14, brow_slant=0.50, eye_open=1.6, mouth_curve=-0.10, mouth_open=0.14, mouth_width=1.2),
     "surprised": Expression(brow_raise=0.22, eye_open=1.6, mouth_open=0.32, mouth_width=0.75),
 }
@@ -72,12 +72,12 @@ class Identity:
         return cls(
             aspect=float(rng.uniform(1.1, 1.35)), skin=skin, hair=hair, hair_style=int(rng.integers(0, 3)),
             glasses=bool(rng.random() < 0.25), background=bg, cx=float(rng.uniform(0.42, 0.58)),
-            cy=float(rng.uniform(0.45, 0.57)), scale=float(rng.uniform(0.30, 0.38)), light=float(rng.uniform(-0.25, 0.25)),
+            cy=float(rng.uniform(0.45, 0.57)), scale=float(rng.uniform(0.34, 0.42)), light=float(rng.uniform(-0.25, 0.25)),
             noise=float(rng.uniform(2, 8)), intensity=float(rng.uniform(0.8, 1.0)),
         )
 
 
-def render_frame(expr: Expression, ident: Identity, size: int, rng: np.random.Generator, supersample: int = 3) -> np.ndarray:
+def render_frame(expr: Expression, ident: Identity, size: int, rng: np.random.Generator, supersample: int = 2) -> np.ndarray:
     """Draw one RGB frame (uint8, size x size) of a face with the given expression and identity."""
     S = size * supersample
     img = Image.new("RGB", (S, S), ident.background)

@@ -1,0 +1,77 @@
+"""Figures of the collapse: one model's signature, and the seed study's arms with their intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from emoomni.evaluate.seed_study import METRICS, Outcomes, intervals
+
+SHOWN = ("agree", "neutralised", "dissent", "other")
+"""The signature's subsets, in the order the figure shows them."""
+
+
+def signature_chart(result: Mapping):
+    """Left: accuracy per subset of the test split; right: accuracy lost with each modality removed, the shortcut marked.
+
+    ``result`` is :func:`emoomni.stages.collapse_signature`'s.
+    """
+    sig, drops, shortcut = result["signature"], result["drops"], result["shortcut"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.bar(range(len(SHOWN)), [sig[s] for s in SHOWN], color=["#4c72b0", "#c44e52", "#c44e52", "#8c8c8c"])
+    left.set_xticks(range(len(SHOWN)), [f"{s}\n(n={int(sig[f'n_{s}'])})" for s in SHOWN])
+    left.set(ylabel="accuracy (%)", ylim=(0, 100), title=f"Accuracy by where the {shortcut} stands")
+    names = list(drops)
+    right.bar(range(len(names)), [drops[m] for m in names],
+              color=["#c44e52" if m == shortcut else "#4c72b0" for m in names])
+    right.axhline(0, color="black", linewidth=0.8)
+    right.set_xticks(range(len(names)), [f"no {m}" for m in names])
+    right.set(ylabel="accuracy lost (points)", title="What removing each modality costs")
+    fig.suptitle(f"{result['name']}: collapse signature {'present' if result['collapsed'] else 'absent'}")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def study_chart(outcomes: Outcomes):
+    """One panel per metric: each arm's mean over seeds and clips with its 95 % interval."""
+    by_arm = intervals(outcomes)
+    metrics = list(next(iter(by_arm.values())))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 3.6), squeeze=False)
+    arms = list(by_arm)
+    for ax, metric in zip(axes.flat, metrics):
+        ivs = [by_arm[a][metric] for a in arms]
+        est = np.array([iv.estimate for iv in ivs])
+        err = np.array([[iv.estimate - iv.low for iv in ivs], [iv.high - iv.estimate for iv in ivs]])
+        ax.errorbar(range(len(arms)), est, yerr=err, fmt="o", capsize=4)
+        if metric.startswith("drop"):
+            ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(arms)), arms, rotation=35, ha="right", fontsize=8)
+        ax.set_title(METRICS[metric], fontsize=9)
+    n = len(next(iter(outcomes.values())))
+    fig.suptitle(f"Each arm over {n} seed{'s' if n != 1 else ''}: mean and 95 % interval (clips and seeds resampled)")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def signature_sentence(result: Mapping) -> str:
+    """What the signature shows, in one sentence from the numbers.
+
+    >>> r = {"name": "SFT label only", "shortcut": "vision", "collapsed": True,
+    ...      "signature": {"agree": 90.0, "collapse": 40.0, "follows_shortcut": 55.0},
+    ...      "drops": {"vision": 30.0, "audio": 5.0, "text": 10.0}}
+    >>> print(signature_sentence(r))  # doctest: +NORMALIZE_WHITESPACE
+    SFT label only shows the collapse signature: 90.0 % right where every cue agrees against 40.0 % on the
+    collapse subset (a gap of 50.0 points), it follows the vision on 55.0 % of the clips where it
+    dissents, and removing the vision costs 30.0 points against 5.0 (audio) and 10.0 (text).
+    """
+    sig, drops, shortcut = result["signature"], result["drops"], result["shortcut"]
+    others = " and ".join(f"{drops[m]:.1f} ({m})" for m in drops if m != shortcut)
+    verb = "shows" if result["collapsed"] else "does not show"
+    return (f"{result['name']} {verb} the collapse signature: {sig['agree']:.1f} % right where every cue agrees "
+            f"against {sig['collapse']:.1f} % on the collapse subset (a gap of {sig['agree'] - sig['collapse']:.1f} "
+            f"points), it follows the {shortcut} on {sig['follows_shortcut']:.1f} % of the clips where it dissents, and "
+            f"removing the {shortcut} costs {drops[shortcut]:.1f} points against {others}.")
