@@ -75,6 +75,8 @@ def face_clips(out_dir: str | Path, n: int, seed: int, config: SynthEmoConfig = 
     out.mkdir(parents=True, exist_ok=True)
     jobs = [FaceJob(i, seed, config, str(out)) for i in range(n)]
     todo = [j for j in jobs if not (out / f"{j.id}.mp4").exists()]
+    if not todo:  # nothing to render: no progress bar in the chapters that only ask for the base again
+        return [sample(j) for j in jobs]
     with tqdm(total=n, initial=n - len(todo), desc="face clips") as bar:
         if workers <= 1 or len(todo) < 2:
             for j in todo:
