@@ -15,8 +15,8 @@ Both share the stage cache, so a value trained one way is reused by the other.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd

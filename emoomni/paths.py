@@ -14,6 +14,16 @@ def runs_dir(profile: str) -> Path:
     return root / profile
 
 
+def profile_runs(params) -> Path:
+    """The runs directory of a profile's parameters: the one it shares (``runs``) or its own (``profile``).
+
+    >>> from types import SimpleNamespace as P
+    >>> profile_runs(P(profile="study", runs="default")).name, profile_runs(P(profile="smoke", runs=None)).name
+    ('default', 'smoke')
+    """
+    return runs_dir(params.runs or params.profile)
+
+
 def shown(path: str | Path, root: str | Path) -> str:
     """``path`` relative to ``root`` when it lies inside it, else as given.
 

@@ -29,7 +29,7 @@ from emoomni.extract.verify import make_verifier
 from emoomni.labels import label_set
 from emoomni.model import build_tiny_omni
 from emoomni.model.tiny_thinker import TINY_VERSION
-from emoomni.paths import runs_dir, shown
+from emoomni.paths import profile_runs, shown
 from emoomni.records import write_lines
 from emoomni.train.grpo import train_grpo
 from emoomni.train.pretrain import cue_recognition, pretrain_base
@@ -42,7 +42,7 @@ def synthemo_dir(params: Params) -> Path:
     """Where a profile's SynthEmo set lives: keyed by the hash of everything that decides its content."""
     s = params.synthemo
     key = stage_hash(type(s)(n_clips=s.n_clips, seed=s.seed, clip=s.clip), f"v{GENERATOR_VERSION}")
-    return runs_dir(params.runs or params.profile) / f"synthemo-{key}"
+    return profile_runs(params) / f"synthemo-{key}"
 
 
 def synthemo_set(params: Params) -> tuple[list[Sample], Path]:
@@ -85,7 +85,7 @@ def omnicot_dir(params: Params) -> Path:
     o = params.omnicot
     key = stage_hash(type(o)(**{**o.__dict__, "workers": 1, "order": "fixed"}))  # the build ignores the order
     source = synthemo_dir(params).name if o.source == "synthemo" else "manifest"
-    return runs_dir(params.runs or params.profile) / f"omnicot-{source}-{key}"
+    return profile_runs(params) / f"omnicot-{source}-{key}"
 
 
 def omnicot(params: Params):
@@ -112,7 +112,7 @@ def base_model(params: Params) -> str:
         return b.model
 
     samples, root = synthemo_set(params)
-    out = runs_dir(params.runs or params.profile) / f"base-{synthemo_dir(params).name}-tiny{TINY_VERSION}-{stage_hash(b)}"
+    out = profile_runs(params) / f"base-{synthemo_dir(params).name}-tiny{TINY_VERSION}-{stage_hash(b)}"
     init = out / "init"
     if not (init / "config.json").exists():
         build_tiny_omni(init, seed=b.seed)
@@ -177,7 +177,7 @@ def sft_model(params: Params, style: str | None = None) -> Path:
     train, held = (result.records[:-n_eval], result.records[-n_eval:]) if n_eval else (result.records, [])
     base = base_model(params)
     key = stage_hash(settings, _relative(base, params))
-    out = runs_dir(params.runs or params.profile) / f"sft-{settings.target_style}-{omnicot_dir(params).name}-{key}"
+    out = profile_runs(params) / f"sft-{settings.target_style}-{omnicot_dir(params).name}-{key}"
     return train_sft(base, train, samples, root, label_set(params.omnicot.label_set).labels, out, settings,
                      held or None)
 
@@ -214,13 +214,13 @@ def grpo_model(params: Params, alpha: float | None = None) -> Path:
     policy = sft_merged(params)
     samples, root = grpo_inputs(params)
     chosen = [x for x in samples if x.split == g.split]
-    out = runs_dir(params.runs or params.profile) / f"grpo-alpha{settings.alpha:g}-{stage_hash(settings, _relative(policy, params))}"
+    out = profile_runs(params) / f"grpo-alpha{settings.alpha:g}-{stage_hash(settings, _relative(policy, params))}"
     return train_grpo(policy, chosen, root, params.omnicot.label_set, out, settings)
 
 
 def _relative(path: str | Path, params: Params) -> str:
     """A stage output's path relative to the profile's runs directory (a model id or outside path as is)."""
-    return shown(path, runs_dir(params.runs or params.profile))
+    return shown(path, profile_runs(params))
 
 
 def eval_samples(params: Params) -> tuple[list[Sample], Path]:
@@ -261,7 +261,7 @@ def omnibench_items(params: Params) -> tuple[list, Path]:
     """The general-ability items and their root: SynthBench generated under runs/, or a local OmniBench copy."""
     o = params.omnibench
     if o.source == "synthbench":
-        root = runs_dir(params.runs or params.profile) / f"synthbench-n{o.n}-s{o.seed}"
+        root = profile_runs(params) / f"synthbench-n{o.n}-s{o.seed}"
         if (root / "dataset").is_dir():
             items, _ = omnibench.index(root)
             if len(items) == o.n:
@@ -279,7 +279,7 @@ def omnibench_answers(params: Params, model: str | Path) -> list[dict]:
     """The model's answers to the general-ability items (cached and resumable per model)."""
     items, root = omnibench_items(params)
     o = params.omnibench
-    out = runs_dir(params.runs or params.profile) / "omnibench" / f"{model_tag(model, params)[-60:]}-{stage_hash(o)}.jsonl"
+    out = profile_runs(params) / "omnibench" / f"{model_tag(model, params)[-60:]}-{stage_hash(o)}.jsonl"
     net, processor = load_model(model)
     return answer_questions(net, processor, items, root, out, batch_size=o.batch_size,
                             max_new_tokens=o.max_new_tokens, mode=o.mode)
@@ -295,7 +295,7 @@ def modality_reliance(params: Params, models: dict[str, str | Path]) -> dict:
     n = params.study.reliance_samples
     samples = samples[:n] if n else samples
     e = params.eval
-    out_root = runs_dir(params.runs or params.profile) / f"ablations-{Path(root).name}-{e.split}-{n or 'all'}"
+    out_root = profile_runs(params) / f"ablations-{Path(root).name}-{e.split}-{n or 'all'}"
     sets = {m: ablate(samples, root, out_root, m) for m in ABLATIONS if m != "none"}
     result = {}
     ids = {s.id for s in samples}
@@ -421,11 +421,12 @@ def collapse_signature(params: Params, key: str = "sft:label") -> dict:
     ``"collapsed"`` (whether both halves of the signature are there).
     """
     shortcut = params.synthemo.clip.shortcut
-    (name, preds), = named_predictions(params, key)[0].items()
+    named = models(params, key)
+    (name, path), = named.items()
     samples, _ = eval_samples(params)
-    removed = modality_reliance(params, {name: model(params, key)})[name]
-    drops = {m: 100 * float(v) for m, v in reliance_profile(removed["none"], {m: p for m, p in removed.items()
-                                                                          if m != "none"})["accuracy_drop"].items()}
-    sig = signature(preds, samples, shortcut)
+    removed = modality_reliance(params, named)[name]
+    reference = removed.pop("none")
+    drops = {m: 100 * float(v) for m, v in reliance_profile(reference, removed)["accuracy_drop"].items()}
+    sig = signature(evaluation(path, params.eval.benchmark, params)["predictions"], samples, shortcut)
     return {"name": name, "shortcut": shortcut, "signature": sig, "drops": drops,
             "collapsed": collapsed(sig, drops, shortcut)}

@@ -29,7 +29,7 @@ from emoomni.evaluate.predict import predict, read_predictions, write_prediction
 from emoomni.labels import label_set
 from emoomni.metrics import emotion_metrics
 from emoomni.model import load_omni
-from emoomni.paths import runs_dir, shown
+from emoomni.paths import profile_runs, shown
 from emoomni.records import write_lines
 from emoomni.settings import key_dict, when_set
 from emoomni.train.sft import load_sft
@@ -149,7 +149,7 @@ def load_model(path: str | Path) -> tuple[Any, Any]:
 
 def model_tag(model: str | Path, params: Any) -> str:
     """A readable, stable name for a model: its run directory relative to the profile's runs, or its id."""
-    return shown(model, runs_dir(params.runs or params.profile)).replace("/", "_")
+    return shown(model, profile_runs(params)).replace("/", "_")
 
 
 def evaluate(model: str | Path, bench: Benchmark | str, params: Any, synthemo: Callable[[], SampleSet]) -> dict[str, Any]:
@@ -162,7 +162,7 @@ def evaluate(model: str | Path, bench: Benchmark | str, params: Any, synthemo: C
     bench = for_profile(bench, params) if isinstance(bench, str) else bench
     tag = model_tag(model, params)
     key = hashlib.sha256(f"{bench.key()}|{tag}".encode()).hexdigest()[:10]
-    out = runs_dir(params.runs or params.profile) / "eval" / bench.name.replace(":", "-") / f"{tag[-60:]}-{key}"
+    out = profile_runs(params) / "eval" / bench.name.replace(":", "-") / f"{tag[-60:]}-{key}"
     metrics_path = out / "metrics.json"
     ledger.note(f"evaluation {bench.name}", out, reused=metrics_path.exists())
     if metrics_path.exists():

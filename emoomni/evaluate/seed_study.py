@@ -16,13 +16,10 @@ import pandas as pd
 
 from emoomni.intervals import Interval, accuracy_interval, paired_difference, verdict
 
-METRICS = {
-    "accuracy": "accuracy",
-    "collapse": "accuracy on the collapse subset",
-    "drop vision": "accuracy lost without the face",
-    "drop audio": "accuracy lost without the voice",
-    "drop text": "accuracy lost without the words",
-}
+WITHOUT = {"drop vision": "the face", "drop audio": "the voice", "drop text": "the words"}
+"""The reliance metrics and the modality each removes, as sentences name it."""
+METRICS = {"accuracy": "accuracy", "collapse": "accuracy on the collapse subset",
+           **{m: f"accuracy lost without {words}" for m, words in WITHOUT.items()}}
 """The study's metrics (keys of an outcome) and how sentences name them."""
 
 Outcomes = Mapping[str, Sequence[Mapping[str, Sequence[float]]]]
@@ -52,6 +49,15 @@ def intervals(outcomes: Outcomes) -> dict[str, dict[str, Interval]]:
     return {arm: {m: accuracy_interval(matrix(per_seed, m)) for m in metrics} for arm, per_seed in outcomes.items()}
 
 
+def _cell(iv: Interval, signed: bool = False) -> str:
+    """An interval as a table cell, "estimate [low, high]".
+
+    >>> _cell(Interval(2.0, -0.5, 3.0, 5, 100), signed=True)
+    '+2.0 [-0.5, 3.0]'
+    """
+    return f"{iv.estimate:{'+' if signed else ''}.1f} [{iv.low:.1f}, {iv.high:.1f}]"
+
+
 def table(outcomes: Outcomes) -> pd.DataFrame:
     """The study's table: one row per arm, one column per metric, each cell "estimate [low, high]".
 
@@ -59,7 +65,7 @@ def table(outcomes: Outcomes) -> pd.DataFrame:
     >>> table(o).loc["B", "accuracy"]
     '100.0 [100.0, 100.0]'
     """
-    rows = {arm: {m: f"{iv.estimate:.1f} [{iv.low:.1f}, {iv.high:.1f}]" for m, iv in by_metric.items()}
+    rows = {arm: {m: _cell(iv) for m, iv in by_metric.items()}
             for arm, by_metric in intervals(outcomes).items()}
     frame = pd.DataFrame(rows).T
     frame.index.name = f"arm ({len(next(iter(outcomes.values())))} seeds)"
@@ -80,7 +86,7 @@ def differences_table(outcomes: Outcomes, pairs: Sequence[tuple[str, str]]) -> p
     >>> differences_table(o, [("A", "B")]).iloc[0, 0]
     '+100.0 [100.0, 100.0] *'
     """
-    rows = {f"{a} → {b}": {m: f"{iv.estimate:+.1f} [{iv.low:.1f}, {iv.high:.1f}]" + (" *" if iv.excludes_zero() else "")
+    rows = {f"{a} → {b}": {m: _cell(iv, signed=True) + (" *" if iv.excludes_zero() else "")
                            for m, iv in by_metric.items()}
             for (a, b), by_metric in differences(outcomes, pairs).items()}
     return pd.DataFrame(rows).T
@@ -100,8 +106,6 @@ def reliance_verdict(a: str, b: str, modality_words: str, diff: Interval) -> str
     word = "more" if diff.estimate > 0 else "less"
     return f"{b} loses {abs(diff.estimate):.1f} points {word} than {a} without {modality_words} {span}."
 
-
-WITHOUT = {"drop vision": "the face", "drop audio": "the voice", "drop text": "the words"}
 
 
 def verdicts(outcomes: Outcomes, pairs: Sequence[tuple[str, str]]) -> list[str]:
