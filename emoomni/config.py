@@ -157,6 +157,10 @@ class StudyStage:
     """Benchmarks of Table 1 (the unavailable ones are listed as such)."""
     reliance_samples: int | None = None
     """Test clips of the counterfactual modality ablation (None: the whole evaluation split)."""
+    reliance_condition: str | None = None
+    """Only clips of this SynthEmo condition enter the ablation (None: every clip). ``agree``, where every
+    modality carries the gold emotion, makes a drop mean reliance: on clips where a cue misleads, removing it
+    can raise accuracy."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from emoomni.data import omnibench, synthbench
 from emoomni.data.manifest import Sample
 from emoomni.data.sources import expand, read_source, select
 from emoomni.data.synthemo import generate
-from emoomni.data.synthemo.generate import GENERATOR_VERSION
+from emoomni.data.synthemo.generate import GENERATOR_VERSION, pretrain_equivalent
 from emoomni.evaluate.collapse import collapsed, signature
 from emoomni.evaluate.modality import ABLATIONS, ablate, reliance_profile
 from emoomni.evaluate.omnibench import answer_questions
@@ -105,14 +106,24 @@ def omnicot(params: Params):
     return result, samples, root
 
 
+def pretrain_params(params: Params) -> Params:
+    """The profile whose SynthEmo set the tiny base pre-trains on: the same ``pretrain`` clips, the default shortcut.
+
+    Profiles that differ only in the shortcut or in the other splits' mixtures share one base.
+    """
+    s = params.synthemo
+    return dataclasses.replace(params, synthemo=dataclasses.replace(s, clip=pretrain_equivalent(s.clip)))
+
+
 def base_model(params: Params) -> str:
     """The base model's path: real weights as configured, or the tiny thinker after description pre-training."""
     b = params.base
     if b.model != "tiny":
         return b.model
 
-    samples, root = synthemo_set(params)
-    out = profile_runs(params) / f"base-{synthemo_dir(params).name}-tiny{TINY_VERSION}-{stage_hash(b)}"
+    shared = pretrain_params(params)
+    samples, root = synthemo_set(shared)
+    out = profile_runs(params) / f"base-{synthemo_dir(shared).name}-tiny{TINY_VERSION}-{stage_hash(b)}"
     init = out / "init"
     if not (init / "config.json").exists():
         build_tiny_omni(init, seed=b.seed)
@@ -136,7 +147,7 @@ def _cue_recognition(params: Params, n: int) -> dict:
     if params.base.model != "tiny":
         raise ValueError("cue recognition needs SynthEmo's designed cues; it is measured for the tiny base only")
     base = Path(base_model(params))
-    samples, root = synthemo_set(params)
+    samples, root = synthemo_set(pretrain_params(params))  # the base's own set: its result is cached beside it
     chosen = [x for x in samples if x.split == params.eval.split][:n]
     path = base.parent / f"cue-recognition-{params.eval.split}-{len(chosen)}.json"
     ledger.note("base cue recognition", path, reused=path.exists())
@@ -288,14 +299,23 @@ def omnibench_answers(params: Params, model: str | Path) -> list[dict]:
 def modality_reliance(params: Params, models: dict[str, str | Path]) -> dict:
     """Per model: predictions on the evaluation split with nothing, the frames, the audio or the words removed.
 
+    The clips are the first ``study.reliance_samples`` of the split, of condition ``study.reliance_condition``
+    when one is set.
+
     Returns ``{model name: {"none" | "vision" | "audio" | "text": [Prediction, ...]}}``; the ablated
     clips are written once under ``runs/<profile>/ablations-...`` and every prediction is cached.
     """
     samples, root = eval_samples(params)
-    n = params.study.reliance_samples
+    n, condition = params.study.reliance_samples, params.study.reliance_condition
+    if condition:
+        samples = [s for s in samples if s.meta.get("condition") == condition]
+        if not samples:
+            raise ValueError(f"no clip of the evaluation split has condition {condition!r} "
+                             "(study.reliance_condition; null takes every clip)")
     samples = samples[:n] if n else samples
     e = params.eval
-    out_root = profile_runs(params) / f"ablations-{Path(root).name}-{e.split}-{n or 'all'}"
+    subset = f"{condition}-" if condition else ""
+    out_root = profile_runs(params) / f"ablations-{Path(root).name}-{e.split}-{subset}{n or 'all'}"
     sets = {m: ablate(samples, root, out_root, m) for m in ABLATIONS if m != "none"}
     result = {}
     ids = {s.id for s in samples}

@@ -19,9 +19,11 @@
 # carries a *vocal* emotion, and the spoken sentence, whose wording carries a *lexical* emotion
 # (stored as the transcript, as MER ships subtitles). A *condition* decides how the three relate,
 # and the gold label is the emotion at least two of them carry. Under the default mixtures the
-# face is right on almost every training clip, the shortcut a model can collapse onto, while the
-# test split over-represents the clips a face-only model gets wrong: a poker face over an angry
-# voice, or a face that says something else than voice and words.
+# words are right on almost every training clip, the shortcut a model can collapse onto, while the
+# test split over-represents the clips a words-only model gets wrong: neutral words over an angry
+# face and voice, or words that say something else than face and voice. (The paper finds
+# Qwen2.5-Omni collapsing onto vision; the tiny model reads the face worst and the words best, and
+# a model can only collapse onto what it perceives: notebook 04 shows the test.)
 
 # %% tags=["parameters"]
 profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper

@@ -44,3 +44,31 @@ def test_named_results_ask_the_stages_by_key_and_name_each_model(monkeypatch, tm
     assert stages.model_name(config.load("smoke", **{"sft.settings.target_style": "freeform"}), "sft") == "SFT free-form"
     with pytest.raises(ValueError, match="unknown model 'lora'"):
         stages.models(params, "lora")
+
+
+def test_profiles_that_differ_only_in_the_shortcut_share_one_tiny_base(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOOMNI_RUNS", str(tmp_path))
+    bases = []
+    monkeypatch.setattr(stages, "synthemo_set", lambda p: ([], stages.synthemo_dir(p)))
+    monkeypatch.setattr(stages, "build_tiny_omni", lambda out, seed: None)
+    monkeypatch.setattr(stages, "pretrain_base", lambda init, samples, root, out, s: bases.append((root, out)) or out)
+    for shortcut in ("vision", "text"):
+        stages.base_model(config.load("smoke", **{"synthemo.clip.shortcut": shortcut}))
+    stages.base_model(config.load("smoke", **{"synthemo.clip.split_fractions": {"pretrain": 0.5, "test": 0.5}}))
+    assert bases[0] == bases[1] and bases[2][1] != bases[0][1]
+    assert bases[0][0] == stages.synthemo_dir(config.load("smoke"))
+
+
+def test_reliance_is_measured_on_the_chosen_condition_only(tmp_path, monkeypatch):
+    from emoomni.data.manifest import Sample
+
+    monkeypatch.setenv("EMOOMNI_RUNS", str(tmp_path))
+    clips = [Sample(f"c{i}", "synthemo", "test", label="sad", meta={"condition": c})
+             for i, c in enumerate(["conflict", "agree", "poker_face", "agree"])]
+    monkeypatch.setattr(stages, "eval_samples", lambda p: (clips, tmp_path / "set"))
+    chosen = []
+    monkeypatch.setattr(stages, "ablate", lambda samples, root, out, m: chosen.append([s.id for s in samples]) or ([], root))
+    params = config.load("smoke", **{"study.reliance_samples": None})
+    assert stages.modality_reliance(params, {}) == {} and chosen[0] == ["c1", "c3"]
+    with pytest.raises(ValueError, match="no clip of the evaluation split has condition 'flat_voice'"):
+        stages.modality_reliance(config.load("smoke", **{"study.reliance_condition": "flat_voice"}), {})

@@ -79,11 +79,11 @@ def test_classes_balanced_within_each_condition_and_mixture_quotas():
     assert split_sizes == {"pretrain": 250, "train": 450, "val": 50, "test": 250}
     test = Counter(s.condition for s in specs if s.split == "test")
     train = Counter(s.condition for s in specs if s.split == "train")
-    assert test["poker_face"] / 250 == pytest.approx(default_mixtures()["test"]["poker_face"], abs=0.01)
-    assert train["poker_face"] / 450 == pytest.approx(0.05, abs=0.01)
+    assert test["neutral_words"] / 250 == pytest.approx(default_mixtures()["test"]["neutral_words"], abs=0.01)
+    assert train["neutral_words"] / 450 == pytest.approx(0.05, abs=0.01)
     dissent = Counter(s.dissenter for s in specs if s.split == "test" and s.condition == "conflict")
-    assert set(dissent) == {"vision"}
-    assert "vision" not in {s.dissenter for s in specs if s.split == "train" and s.condition == "conflict"}
+    assert set(dissent) == {"text"}
+    assert "text" not in {s.dissenter for s in specs if s.split == "train" and s.condition == "conflict"}
 
 
 def test_shortcut_is_configurable():
@@ -155,3 +155,16 @@ def test_pretraining_cues_are_independent_of_each_other():
         agree = sum(s.cues[a] == s.cues[b] for s in specs) / len(specs)
         assert abs(agree - 1 / 6) < 0.04, (a, b, agree)
     assert any(s.gold is None for s in specs) and any(s.gold is not None for s in specs)
+
+
+def test_sets_that_differ_in_the_shortcut_share_their_pretraining_clips():
+    """Only a split's own mixture decides its clips, so the tiny base can be shared between shortcuts."""
+    from emoomni.data.synthemo.generate import pretrain_equivalent
+
+    mine = SynthEmoConfig(shortcut="audio")
+    shared = pretrain_equivalent(mine)
+    assert shared != mine and shared.shortcut == SynthEmoConfig().shortcut
+    a, b = plan(200, 4, mine), plan(200, 4, shared)
+    split = lambda specs, name: [s for s in specs if s.split == name]  # noqa: E731
+    assert split(a, "pretrain") == split(b, "pretrain") and len(split(a, "pretrain")) == 50
+    assert split(a, "test") != split(b, "test")

@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from emoomni.data.synthemo.design import CUE_NAMES
 from emoomni.intervals import Interval, accuracy_interval, paired_difference, verdict
 
-WITHOUT = {"drop vision": "the face", "drop audio": "the voice", "drop text": "the words"}
+WITHOUT = {f"drop {m}": f"the {cue}" for m, cue in CUE_NAMES.items()}
 """The reliance metrics and the modality each removes, as sentences name it."""
 METRICS = {"accuracy": "accuracy", "collapse": "accuracy on the collapse subset",
            **{m: f"accuracy lost without {words}" for m, words in WITHOUT.items()}}

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 
+from emoomni.data.synthemo.design import CUE_NAMES
 from emoomni.evaluate.seed_study import METRICS, Outcomes, intervals
 
 SHOWN = ("agree", "neutralised", "dissent", "other")
@@ -22,12 +23,12 @@ def signature_chart(result: Mapping):
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     left.bar(range(len(SHOWN)), [sig[s] for s in SHOWN], color=["#4c72b0", "#c44e52", "#c44e52", "#8c8c8c"])
     left.set_xticks(range(len(SHOWN)), [f"{s}\n(n={int(sig[f'n_{s}'])})" for s in SHOWN])
-    left.set(ylabel="accuracy (%)", ylim=(0, 100), title=f"Accuracy by where the {shortcut} stands")
+    left.set(ylabel="accuracy (%)", ylim=(0, 100), title=f"Accuracy by the state of the {CUE_NAMES[shortcut]}")
     names = list(drops)
     right.bar(range(len(names)), [drops[m] for m in names],
               color=["#c44e52" if m == shortcut else "#4c72b0" for m in names])
     right.axhline(0, color="black", linewidth=0.8)
-    right.set_xticks(range(len(names)), [f"no {m}" for m in names])
+    right.set_xticks(range(len(names)), [f"no {CUE_NAMES[m]}" for m in names])
     right.set(ylabel="accuracy lost (points)", title="What removing each modality costs")
     fig.suptitle(f"{result['name']}: collapse signature {'present' if result['collapsed'] else 'absent'}")
     fig.tight_layout()
@@ -60,18 +61,19 @@ def study_chart(outcomes: Outcomes):
 def signature_sentence(result: Mapping) -> str:
     """What the signature shows, in one sentence from the numbers.
 
-    >>> r = {"name": "SFT label only", "shortcut": "vision", "collapsed": True,
+    >>> r = {"name": "SFT label only", "shortcut": "text", "collapsed": True,
     ...      "signature": {"agree": 90.0, "collapse": 40.0, "follows_shortcut": 55.0},
-    ...      "drops": {"vision": 30.0, "audio": 5.0, "text": 10.0}}
+    ...      "drops": {"vision": 5.0, "audio": 10.0, "text": 30.0}}
     >>> print(signature_sentence(r))  # doctest: +NORMALIZE_WHITESPACE
     SFT label only shows the collapse signature: 90.0 % right where every cue agrees against 40.0 % on the
-    collapse subset (a gap of 50.0 points), it follows the vision on 55.0 % of the clips where it
-    dissents, and removing the vision costs 30.0 points against 5.0 (audio) and 10.0 (text).
+    collapse subset (a gap of 50.0 points), it follows the words on 55.0 % of the clips with dissenting
+    words, and removing the words costs 30.0 points against 5.0 (face) and 10.0 (voice).
     """
     sig, drops, shortcut = result["signature"], result["drops"], result["shortcut"]
-    others = " and ".join(f"{drops[m]:.1f} ({m})" for m in drops if m != shortcut)
+    others = " and ".join(f"{drops[m]:.1f} ({CUE_NAMES[m]})" for m in drops if m != shortcut)
+    cue = CUE_NAMES[shortcut]
     verb = "shows" if result["collapsed"] else "does not show"
     return (f"{result['name']} {verb} the collapse signature: {sig['agree']:.1f} % right where every cue agrees "
             f"against {sig['collapse']:.1f} % on the collapse subset (a gap of {sig['agree'] - sig['collapse']:.1f} "
-            f"points), it follows the {shortcut} on {sig['follows_shortcut']:.1f} % of the clips where it dissents, and "
-            f"removing the {shortcut} costs {drops[shortcut]:.1f} points against {others}.")
+            f"points), it follows the {cue} on {sig['follows_shortcut']:.1f} % of the clips with dissenting {cue}, and "
+            f"removing the {cue} costs {drops[shortcut]:.1f} points against {others}.")

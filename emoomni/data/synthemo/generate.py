@@ -8,7 +8,7 @@ import logging
 import os
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -34,7 +34,7 @@ class SynthEmoConfig:
     """Frame width and height in pixels."""
     sample_rate: int = 16000
     """Audio sample rate (mono)."""
-    shortcut: str = "vision"
+    shortcut: str = "text"
     """The modality that is right on almost every training clip (used by the default mixtures)."""
     split_fractions: dict[str, float] = field(
         default_factory=lambda: {"pretrain": 0.25, "train": 0.45, "val": 0.05, "test": 0.25}
@@ -57,6 +57,25 @@ class SynthEmoConfig:
         return SynthEmoConfig(**{**asdict(self), "voices": tuple(self.voices),
                                  "mixtures": self.mixtures or design.default_mixtures(self.shortcut),
                                  "dissenters": self.dissenters or design.default_dissenters(self.shortcut)})
+
+
+def pretrain_equivalent(config: SynthEmoConfig) -> SynthEmoConfig:
+    """The config with the default shortcut and mixtures that plans the same ``pretrain`` clips, else ``config``.
+
+    A split's clips depend only on its own mixture and dissenters (besides the sizes, fractions and
+    voices), so sets that differ in the shortcut or in other splits' mixtures share their pre-training
+    clips, and the tiny base pre-trained on them.
+
+    >>> pretrain_equivalent(SynthEmoConfig(shortcut="audio")) == SynthEmoConfig()
+    True
+    >>> odd = SynthEmoConfig(mixtures={**SynthEmoConfig().resolved().mixtures, "pretrain": {"agree": 1.0}})
+    >>> pretrain_equivalent(odd) == odd
+    True
+    """
+    canonical = replace(config, shortcut=SynthEmoConfig.shortcut, mixtures=None, dissenters=None)
+    mine, theirs = config.resolved(), canonical.resolved()
+    same = all(getattr(mine, f).get("pretrain") == getattr(theirs, f).get("pretrain") for f in ("mixtures", "dissenters"))
+    return canonical if same else config
 
 
 @dataclass(frozen=True)
