@@ -1,9 +1,11 @@
-"""Studies that train many models: the alpha ablation (the paper's Figure 5) and the seed study of collapse.
+"""Studies that train many models: the alpha ablation (the paper's Figure 5), the seed study of collapse, the R_mod study.
 
 The seed study (:func:`collapse_study`) trains each arm (label-only SFT, OmniCoT SFT, GRPO, DyME-GRPO)
 once per seed and keeps, per model, its per-clip outcomes on the evaluation split and on the
 reliance clips with one modality removed (:func:`emoomni.evaluate.collapse.outcome`);
-:mod:`emoomni.evaluate.seed_study` turns them into intervals, paired differences and verdicts.
+:mod:`emoomni.evaluate.seed_study` turns them into intervals, paired differences and verdicts. The R_mod
+study (:func:`rmod_study`) does the same for GRPO and DyME-GRPO with H_m read at each entropy site, under
+each trace order.
 
 :func:`sweep` trains (or reuses) one GRPO run per alpha through the same library call notebook 05
 makes (:func:`emoomni.stages.grpo_model`) and evaluates each with
@@ -74,16 +76,57 @@ def collapse_study(params: Any, keys: Sequence[str] = STUDY_ARMS, seeds: Sequenc
     the sound or the words removed; all of it is cached per model like every other chapter's results.
     The tiny base and the OmniCoT set are shared by all seeds.
     """
-    samples, _ = stages.eval_samples(params)
-    shortcut = params.synthemo.clip.shortcut
     out: dict[str, list[dict[str, list[float]]]] = {}
     for seed in (params.study.seeds if seeds is None else seeds):
         p = with_seed(params, seed)
         for key in keys:
             name = stages.model_name(p, key)
-            model = stages.model(p, key)
-            preds = stages.evaluation(model, p.eval.benchmark, p)["predictions"]
-            removed = stages.modality_reliance(p, {name: model})[name]
-            out.setdefault(name, []).append(outcome(preds, samples, shortcut,
-                                                    {m: v for m, v in removed.items() if m != "none"}))
+            out.setdefault(name, []).append(_outcome(p, name, stages.model(p, key)))
+    return out
+
+
+def _outcome(params: Any, name: str, model: Any) -> dict[str, list[float]]:
+    """One model's outcome on the profile's evaluation split and reliance clips (cached predictions)."""
+    samples, _ = stages.eval_samples(params)
+    preds = stages.evaluation(model, params.eval.benchmark, params)["predictions"]
+    removed = stages.modality_reliance(params, {name: model})[name]
+    return outcome(preds, samples, params.synthemo.clip.shortcut, {m: v for m, v in removed.items() if m != "none"})
+
+
+def rmod_arms(params: Any) -> dict[str, tuple[Any, float | None]]:
+    """The R_mod study's arms by name, each ``(params, alpha)`` for :func:`emoomni.stages.grpo_model`.
+
+    Per trace order of ``study.rmod_orders``: GRPO (alpha 0, where the entropy site changes nothing) and
+    DyME-GRPO (the profile's alpha) with H_m read at each site of ``study.rmod_sites``.
+
+    >>> from emoomni import config
+    >>> list(rmod_arms(config.load("smoke", **{"study.rmod_sites": ["emitted", "section"]})))
+    ['GRPO (fixed)', 'DyME emitted (fixed)', 'DyME section (fixed)']
+    """
+    arms: dict[str, tuple[Any, float | None]] = {}
+    for order in params.study.rmod_orders:
+        p = replace(params, omnicot=replace(params.omnicot, order=order))
+        arms[f"GRPO ({order})"] = (p, 0.0)
+        for site in params.study.rmod_sites:
+            arms[f"DyME {site} ({order})"] = (replace(p, grpo=replace(p.grpo, settings=replace(
+                p.grpo.settings, entropy_site=site))), None)
+    return arms
+
+
+def rmod_pairs(arms: Sequence[str]) -> list[tuple[str, str]]:
+    """The comparisons of the R_mod study: each DyME arm against GRPO of the same order.
+
+    >>> rmod_pairs(["GRPO (fixed)", "DyME emitted (fixed)", "GRPO (free)", "DyME section (free)"])
+    [('GRPO (fixed)', 'DyME emitted (fixed)'), ('GRPO (free)', 'DyME section (free)')]
+    """
+    return [(f"GRPO ({arm.rsplit('(', 1)[1]}", arm) for arm in arms if arm.startswith("DyME ")]
+
+
+def rmod_study(params: Any, seeds: Sequence[int] | None = None) -> dict[str, list[dict[str, list[float]]]]:
+    """Per arm of :func:`rmod_arms`, one outcome per seed of ``study.seeds`` (as :func:`collapse_study`'s)."""
+    out: dict[str, list[dict[str, list[float]]]] = {}
+    for seed in (params.study.seeds if seeds is None else seeds):
+        for name, (p, alpha) in rmod_arms(params).items():
+            p = with_seed(p, seed)
+            out.setdefault(name, []).append(_outcome(p, name, stages.grpo_model(p, alpha)))
     return out

@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 
 from emoomni.data.synthemo.generate import SynthEmoConfig
+from emoomni.model.entropy_sites import ENTROPY_SITES
+from emoomni.omnicot import ORDERS
 from emoomni.paths import REPO_ROOT
 from emoomni.settings import ConfigError, build, key_dict, when_set
 from emoomni.train.grpo import GRPOSettings
@@ -157,6 +159,10 @@ class StudyStage:
     """Benchmarks of Table 1 (the unavailable ones are listed as such)."""
     reliance_samples: int | None = None
     """Test clips of the counterfactual modality ablation (None: the whole evaluation split)."""
+    rmod_sites: tuple[str, ...] = ("emitted",)
+    """The R_mod study's entropy sites (:data:`emoomni.model.entropy_sites.ENTROPY_SITES`), DyME-GRPO per site."""
+    rmod_orders: tuple[str, ...] = ("fixed",)
+    """The R_mod study's trace orders (:data:`emoomni.omnicot.ORDERS`); ``free`` trains its own SFT models."""
     reliance_condition: str | None = None
     """Only clips of this SynthEmo condition enter the ablation (None: every clip). ``agree``, where every
     modality carries the gold emotion, makes a drop mean reliance: on clips where a cue misleads, removing it
@@ -185,6 +191,10 @@ class Params:
             if order not in ("fixed", self.omnicot.order):
                 raise ConfigError(f"{where} is {order!r} but omnicot.order is {self.omnicot.order!r}; set omnicot.order "
                                   "alone (the stages pass it on)")
+        for where, values, known in (("study.rmod_sites", self.study.rmod_sites, ENTROPY_SITES),
+                                     ("study.rmod_orders", self.study.rmod_orders, ORDERS)):
+            if not values or set(values) - set(known):
+                raise ConfigError(f"{where} is {list(values)}; choose one or more of {', '.join(known)}")
 
     def snapshot(self) -> dict[str, Any]:
         """The resolved profile as plain data."""

@@ -32,7 +32,9 @@ alphas = None  # type: list alpha values to train and evaluate (None: the profil
 
 # %% tags=["hide-input"]
 from emoomni import config, notebooks, paper, stages
-from emoomni.ablation import sweep
+from emoomni.ablation import rmod_pairs, rmod_study, sweep
+from emoomni.evaluate import seed_study
+from emoomni.report import collapse as collapse_report
 from emoomni.report import grpo
 from emoomni.report import results
 
@@ -82,3 +84,42 @@ print(results.alpha_sentence(table, paper_peak))
 
 # %% mystnb={"figure": {"caption": "Every logged quantity of the GRPO runs against the optimizer step, one line per alpha.", "name": "fig-alpha-curves"}}
 grpo.grpo_curves(logs)
+
+# %% [markdown]
+# ## Which reading of H_m? The entropy site, over seeds
+#
+# The paper reads H_m "at the decision points where modality-specific tokens are generated" and
+# leaves the exact position open. Under the fixed OmniCoT order, the distribution that emits a
+# guided token (`emitted`, the literal reading) is nearly certain, so R_mod is nearly 0 whatever the
+# model perceives. `following` reads the distribution right after the guided token, over the first
+# token of that modality's evidence; `section` averages the per-token entropy over the whole section
+# the guided token opens. With the free order (`omnicot.order: free`) the choice of the next
+# modality becomes a real decision, and `emitted` measures it.
+#
+# Each arm below is trained once per seed of `study.seeds` from the SFT model of the same seed and
+# order; GRPO (alpha 0) does not depend on the site. The sites and orders come from
+# `study.rmod_sites` and `study.rmod_orders`: the default profile runs the literal reading and
+# `section` under the fixed order, the `study` profile (`make book PROFILE=study`) all three sites
+# under both orders. Metrics, intervals and sentences are the seed study's (notebook 08): accuracy,
+# accuracy on the collapse subset, and the accuracy lost with each modality removed (on the `agree`
+# test clips), each DyME arm paired with GRPO of its order.
+
+# %% tags=["remove-output"]
+rmod = rmod_study(params)
+comparisons = rmod_pairs(list(rmod))
+
+# %%
+seed_study.table(rmod)
+
+# %% mystnb={"figure": {"caption": "GRPO and DyME-GRPO at each entropy site and trace order: mean over seeds and clips with 95 % two-level bootstrap intervals.", "name": "fig-rmod-study"}}
+collapse_report.study_chart(rmod)
+
+# %%
+seed_study.differences_table(rmod, comparisons)
+
+# %% [markdown]
+# Generated from the paired differences above (a difference is stated only when its interval
+# excludes 0):
+
+# %%
+print("\n".join(seed_study.verdicts(rmod, comparisons)))

@@ -32,3 +32,27 @@ def test_run_notebooks_executes_notebook_05_per_alpha(monkeypatch, tmp_path):
     paths = ablation.run_notebooks("smoke", [0.0, 0.1], tmp_path)
     assert [p.name for p in paths] == ["05_dyme_grpo_alpha0.ipynb", "05_dyme_grpo_alpha0.1.ipynb"]
     assert calls == [("05_dyme_grpo.ipynb", "smoke", {"alpha": 0.0}), ("05_dyme_grpo.ipynb", "smoke", {"alpha": 0.1})]
+
+
+def test_rmod_study_trains_each_site_and_order_per_seed_and_shares_grpo(monkeypatch):
+    from emoomni import config
+
+    trained = []
+
+    def fake_grpo(p, alpha):
+        g = p.grpo.settings
+        trained.append((g.seed, p.omnicot.order, g.entropy_site, alpha))
+        return f"/runs/{g.seed}-{p.omnicot.order}-{g.entropy_site}-{alpha}"
+
+    monkeypatch.setattr(stages, "grpo_model", fake_grpo)
+    monkeypatch.setattr(ablation, "_outcome", lambda p, name, model: {"accuracy": [model]})
+    params = config.load("smoke", **{"study.rmod_sites": ["emitted", "section"], "study.rmod_orders": ["fixed", "free"],
+                                     "study.seeds": [3, 4]})
+    out = ablation.rmod_study(params)
+    assert list(out) == ["GRPO (fixed)", "DyME emitted (fixed)", "DyME section (fixed)",
+                         "GRPO (free)", "DyME emitted (free)", "DyME section (free)"]
+    assert len(trained) == 12 and trained[:3] == [(3, "fixed", "emitted", 0.0), (3, "fixed", "emitted", None),
+                                                  (3, "fixed", "section", None)]
+    assert out["DyME section (free)"] == [{"accuracy": ["/runs/3-free-section-None"]},
+                                          {"accuracy": ["/runs/4-free-section-None"]}]
+    assert ablation.rmod_pairs(list(out))[-1] == ("GRPO (free)", "DyME section (free)")
