@@ -85,6 +85,12 @@ def collapse_study(params: Any, keys: Sequence[str] = STUDY_ARMS, seeds: Sequenc
     return out
 
 
+def signatures(params: Any, key: str = "sft:label", seeds: Sequence[int] | None = None) -> list[dict]:
+    """The collapse signature (:func:`emoomni.stages.collapse_signature`) of ``key``'s model per seed, ``seed`` added."""
+    return [{**stages.collapse_signature(with_seed(params, s), key), "seed": int(s)}
+            for s in (params.study.seeds if seeds is None else seeds)]
+
+
 def _outcome(params: Any, name: str, model: Any) -> dict[str, list[float]]:
     """One model's outcome on the profile's evaluation split and reliance clips (cached predictions)."""
     samples, _ = stages.eval_samples(params)

@@ -102,7 +102,9 @@ grpo.grpo_curves(logs)
 # `section` under the fixed order, the `study` profile (`make book PROFILE=study`) all three sites
 # under both orders. Metrics, intervals and sentences are the seed study's (notebook 08): accuracy,
 # accuracy on the collapse subset, and the accuracy lost with each modality removed (on the `agree`
-# test clips), each DyME arm paired with GRPO of its order.
+# test clips), each DyME arm paired with GRPO of its order. `emitted` stays the default reading unless
+# this study shows another site changing the collapse beyond its interval; the README gives the
+# figures measured on the default profile.
 
 # %% tags=["remove-output"]
 rmod = rmod_study(params)

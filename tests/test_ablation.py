@@ -56,3 +56,12 @@ def test_rmod_study_trains_each_site_and_order_per_seed_and_shares_grpo(monkeypa
     assert out["DyME section (free)"] == [{"accuracy": ["/runs/3-free-section-None"]},
                                           {"accuracy": ["/runs/4-free-section-None"]}]
     assert ablation.rmod_pairs(list(out))[-1] == ("GRPO (free)", "DyME section (free)")
+
+
+def test_signatures_ask_the_signature_of_each_seed(monkeypatch):
+    from emoomni import config
+
+    monkeypatch.setattr(stages, "collapse_signature",
+                        lambda p, key: {"name": key, "seed_trained": p.sft.settings.seed})
+    out = ablation.signatures(config.load("smoke", **{"study.seeds": [2, 5]}))
+    assert out == [{"name": "sft:label", "seed_trained": 2, "seed": 2}, {"name": "sft:label", "seed_trained": 5, "seed": 5}]

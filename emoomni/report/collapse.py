@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from emoomni.data.synthemo.design import CUE_NAMES
 from emoomni.evaluate.seed_study import METRICS, Outcomes, intervals
@@ -77,3 +78,39 @@ def signature_sentence(result: Mapping) -> str:
             f"against {sig['collapse']:.1f} % on the collapse subset (a gap of {sig['agree'] - sig['collapse']:.1f} "
             f"points), it follows the {cue} on {sig['follows_shortcut']:.1f} % of the clips with dissenting {cue}, and "
             f"removing the {cue} costs {drops[shortcut]:.1f} points against {others}.")
+
+
+def signature_table(results: Sequence[Mapping]) -> pd.DataFrame:
+    """One row per seed of :func:`emoomni.ablation.signatures`: accuracy per subset, the gap, the drops, the verdict.
+
+    >>> r = {"seed": 0, "shortcut": "text", "collapsed": False, "drops": {"vision": 0.0, "audio": 38.3, "text": 31.7},
+    ...      "signature": {"agree": 95.0, "collapse": 28.9, "follows_shortcut": 36.7}}
+    >>> row = signature_table([r]).loc[0]
+    >>> float(row["gap"]), float(row["no words"]), row["signature"]
+    (66.1, 31.7, 'absent')
+    """
+    rows = []
+    for r in results:
+        sig = r["signature"]
+        rows.append({"seed": r["seed"], "agree": sig["agree"], "collapse subset": sig["collapse"],
+                     "gap": round(sig["agree"] - sig["collapse"], 1), "follows the shortcut": sig["follows_shortcut"],
+                     **{f"no {CUE_NAMES[m]}": v for m, v in r["drops"].items()},
+                     "signature": "present" if r["collapsed"] else "absent"})
+    return pd.DataFrame(rows).set_index("seed").round(1)
+
+
+def signatures_sentence(results: Sequence[Mapping]) -> str:
+    """How many seeds show the signature, and the mean removal costs over seeds, from the numbers.
+
+    >>> r = lambda c, t: {"name": "SFT label only", "shortcut": "text", "collapsed": c,
+    ...                   "drops": {"vision": 0.0, "audio": 20.0, "text": t}}
+    >>> print(signatures_sentence([r(False, 10.0), r(True, 40.0)]))
+    SFT label only shows the collapse signature for 1 of 2 seeds; over the seeds, removing the words costs 25.0 points on average, the face 0.0 and the voice 20.0.
+    """
+    first = results[0]
+    shortcut, n = first["shortcut"], len(results)
+    mean = {m: float(np.mean([r["drops"][m] for r in results])) for m in first["drops"]}
+    others = " and ".join(f"the {CUE_NAMES[m]} {v:.1f}" for m, v in mean.items() if m != shortcut)
+    return (f"{first['name']} shows the collapse signature for {sum(r['collapsed'] for r in results)} of {n} "
+            f"seed{'s' if n != 1 else ''}; over the seeds, removing the {CUE_NAMES[shortcut]} costs "
+            f"{mean[shortcut]:.1f} points on average, {others}.")
