@@ -17,8 +17,8 @@ from PIL import Image
 from scipy import ndimage
 
 from emoomni.data import omnibench, synthbench
-from emoomni.evaluate.omnibench import (BenchAnswer, accuracy_by_task, answer_questions, parse_choice,
-                                        question_messages, read_answers)
+from emoomni.data.omnibench import question_messages
+from emoomni.evaluate.omnibench import BenchAnswer, accuracy_by_task, answer_questions, parse_choice, read_answers
 from emoomni.report.omnibench import failure_table, task_chart, task_table
 
 N = 40  # four items of each of the ten task types
@@ -294,7 +294,6 @@ def test_task_table_and_chart():
 
 
 def test_likelihood_mode_picks_the_likeliest_letter_of_a_full_logits_forward(omni, one_thread, bench, tmp_path):
-    from emoomni.evaluate.omnibench import question_messages
     from emoomni.model import omni_inputs
 
     model, processor = omni

@@ -16,7 +16,7 @@ from emoomni.train.encoders import EncoderSettings
 from emoomni.extract.descriptions import PHRASES, TEMPLATES, describe
 from emoomni.train.pretrain import (FACE_INSTRUCTIONS, INSTRUCTIONS, LANGUAGE_INSTRUCTIONS, VOICE_INSTRUCTIONS,
                                     PretrainSettings, description_messages, language_rows, pretrain_base,
-                                    single_messages)
+                                    single_messages, skill_rows)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -124,6 +124,24 @@ def test_one_modality_rows_join_the_descriptions_when_asked(tiny, data, tmp_path
     pre = [s.id for s in samples if s.split == "pretrain"]
     assert ids == pre + [f"face-{i:05d}/face" for i in range(6)] + [f"{i}/voice" for i in pre]
     assert len(list((tmp_path / "pre").glob("faces-*/face-*.mp4"))) == 6 + 0  # faces // 10 held out: none of 6
+
+
+def test_general_questions_join_the_descriptions_answered_by_letter_and_unlike_the_benchmark(tiny, data, tmp_path):
+    from emoomni.data import synthbench
+
+    root, samples = data
+    settings = PretrainSettings(max_steps=1, per_device_batch_size=2, learning_rate=1e-3, warmup=0.0, save_steps=100,
+                                skill_items=10, skill_seed=7)
+    out = pretrain_base(tiny, samples, root, tmp_path / "pre", settings)
+    ids = json.loads((out / "emoomni_pretrain.json").read_text())["train_ids"]
+    assert ids[-10:] == [f"skill/7/omnibench-{i}" for i in range(10)]
+    rows = skill_rows(tmp_path / "pre" / "skills-s7-n10", 10, 7)  # read back, not generated again
+    plans = [synthbench.plan(i, 7) for i in range(10)]
+    assert [json.loads(r["messages"])[-1]["content"][0]["text"] for r in rows] == [
+        "ABCD"[p.options.index(p.answer)] for p in plans]
+    content = lambda p: (p.question, p.answer, p.shapes, p.clip)  # noqa: E731
+    bench = [content(synthbench.plan(i, 0)) for i in range(100)]
+    assert not any(content(p) in bench for p in plans)
 
 
 def test_language_rows_quote_the_delimited_words_and_name_their_emotion():

@@ -104,8 +104,9 @@ def signatures_sentence(results: Sequence[Mapping]) -> str:
 
     >>> r = lambda c, t: {"name": "SFT label only", "shortcut": "text", "collapsed": c,
     ...                   "drops": {"vision": 0.0, "audio": 20.0, "text": t}}
-    >>> print(signatures_sentence([r(False, 10.0), r(True, 40.0)]))
-    SFT label only shows the collapse signature for 1 of 2 seeds; over the seeds, removing the words costs 25.0 points on average, the face 0.0 and the voice 20.0.
+    >>> print(signatures_sentence([r(False, 10.0), r(True, 40.0)]))  # doctest: +NORMALIZE_WHITESPACE
+    SFT label only shows the collapse signature for 1 of 2 seeds; over the seeds, removing the words
+    costs 25.0 points on average, the face 0.0 and the voice 20.0.
     """
     first = results[0]
     shortcut, n = first["shortcut"], len(results)

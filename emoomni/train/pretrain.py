@@ -74,7 +74,9 @@ from pathlib import Path
 from typing import Any
 
 from emoomni import ledger
+from emoomni.data import omnibench, synthbench
 from emoomni.data.manifest import Sample
+from emoomni.data.omnibench import question_messages
 from emoomni.data.synthemo.design import CLASSES
 from emoomni.data.synthemo.faces import face_clips
 from emoomni.data.synthemo.generate import SynthEmoConfig
@@ -167,6 +169,19 @@ def single_messages(sample: Sample, data_root: str | Path, modality: str, cue: s
     return messages
 
 
+def skill_rows(root: str | Path, n: int, seed: int) -> list[dict[str, str]]:
+    """``n`` SynthBench questions of ``seed`` as chat rows answered with the option letter, their media under ``root``.
+
+    They ask what the benchmark asks (OmniBench's chat, :func:`emoomni.data.omnibench.question_messages`) about
+    other pictures and sounds; the items are generated once and read back afterwards.
+    """
+    root = Path(root)
+    items = omnibench.index(root)[0] if (root / synthbench.ITEMS_FILE).exists() else synthbench.generate(root, n, seed)
+    return [chat_row(f"skill/{seed}/{item.id}", [*question_messages(item, root),
+                                                 {"role": "assistant", "content": [{"type": "text", "text": item.letter}]}])
+            for item in items[:n]]
+
+
 def language_rows(n: int, seed: int) -> list[dict[str, str]]:
     """``n`` text-only rows: a transcript to quote and the emotion its wording carries, in the description styles.
 
@@ -225,6 +240,11 @@ class PretrainSettings(TrainerSettings):
     single_rows: bool = when_set(False)
     """Add one-modality rows to the descriptions (:func:`single_messages`): every learning face clip of the
     encoder phase, frames only, and every clip's sound alone."""
+    skill_items: int = when_set(0)
+    """General questions joining the descriptions (:func:`skill_rows`): SynthBench items of ``skill_seed`` (colour,
+    shape, counting, position, pitch, beeps, sound type, the spoken word), each answered with its option letter."""
+    skill_seed: int = when_set(1000)
+    """The seed of those items; SynthBench, the benchmark, draws its items from seed 0."""
 
 
 def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], data_root: str | Path,
@@ -249,6 +269,8 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
     if s.single_rows:
         rows += [chat_row(f"{x.id}/face", single_messages(x, faces_root, "vision")) for x in faces[: e.faces]]
         rows += [chat_row(f"{x.id}/voice", single_messages(x, data_root, "audio")) for x in chosen]
+    if s.skill_items:
+        rows += skill_rows(out / f"skills-s{s.skill_seed}-n{s.skill_items}", s.skill_items, s.skill_seed)
     start = Path(tiny_model_dir)
     if e.modalities:
         start = pretrain_encoders(start, samples, data_root, out / "encoders", e, split=s.split, faces=faces,
