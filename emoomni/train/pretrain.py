@@ -242,7 +242,10 @@ class PretrainSettings(TrainerSettings):
     encoder phase, frames only, and every clip's sound alone."""
     skill_items: int = when_set(0)
     """General questions joining the descriptions (:func:`skill_rows`): SynthBench items of ``skill_seed`` (colour,
-    shape, counting, position, pitch, beeps, sound type, the spoken word), each answered with its option letter."""
+    shape, counting, position, pitch, beeps, sound type, the spoken word), each answered with its option letter.
+    Measured on the default profile with 2,000 items: SynthBench 30 % against 29 % without them (chance 25 %),
+    and the base then read the face, voice and words of 30, 56 and 33 % of 120 test clips (63, 80 and 94 %
+    without): mixed into the descriptions with frozen towers, these rows teach no skill and cost perception."""
     skill_seed: int = when_set(1000)
     """The seed of those items; SynthBench, the benchmark, draws its items from seed 0."""
 
