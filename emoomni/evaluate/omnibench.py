@@ -68,9 +68,6 @@ class BenchAnswer:
                                                       "correct"), kind="answer"))
 
 
-# ---- the chat ----------------------------------------------------------------------------------------------
-
-
 # ---- parsing the reply -------------------------------------------------------------------------------------
 
 _PHRASE = re.compile(r"\b(?:answer|option|choice)(?:\s+(?:is|would\s+be|should\s+be)|\s*[:=])?\s*"

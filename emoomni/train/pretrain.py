@@ -76,7 +76,6 @@ from typing import Any
 from emoomni import ledger
 from emoomni.data import omnibench, synthbench
 from emoomni.data.manifest import Sample
-from emoomni.data.omnibench import question_messages
 from emoomni.data.synthemo.design import CLASSES
 from emoomni.data.synthemo.faces import face_clips
 from emoomni.data.synthemo.generate import SynthEmoConfig
@@ -177,7 +176,7 @@ def skill_rows(root: str | Path, n: int, seed: int) -> list[dict[str, str]]:
     """
     root = Path(root)
     items = omnibench.index(root)[0] if (root / synthbench.ITEMS_FILE).exists() else synthbench.generate(root, n, seed)
-    return [chat_row(f"skill/{seed}/{item.id}", [*question_messages(item, root),
+    return [chat_row(f"skill/{seed}/{item.id}", [*omnibench.question_messages(item, root),
                                                  {"role": "assistant", "content": [{"type": "text", "text": item.letter}]}])
             for item in items[:n]]
 
