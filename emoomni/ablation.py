@@ -16,7 +16,7 @@ Both share the stage cache, so a value trained one way is reused by the other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -76,12 +76,16 @@ def collapse_study(params: Any, keys: Sequence[str] = STUDY_ARMS, seeds: Sequenc
     the sound or the words removed; all of it is cached per model like every other chapter's results.
     The tiny base and the OmniCoT set are shared by all seeds.
     """
+    return _over_seeds(params, seeds, lambda p: ((stages.model_name(p, k), p, stages.model(p, k)) for k in keys))
+
+
+def _over_seeds(params: Any, seeds: Sequence[int] | None, arms: Callable[[Any], Iterable[tuple[str, Any, Any]]]) -> dict[str, list[dict[str, list[float]]]]:
+    """Per arm, one outcome per seed; ``arms(p)`` yields ``(name, params, model)`` for one seed's profile ``p``."""
+    samples, _ = stages.eval_samples(params)
     out: dict[str, list[dict[str, list[float]]]] = {}
     for seed in (params.study.seeds if seeds is None else seeds):
-        p = with_seed(params, seed)
-        for key in keys:
-            name = stages.model_name(p, key)
-            out.setdefault(name, []).append(_outcome(p, name, stages.model(p, key)))
+        for name, p, model in arms(with_seed(params, seed)):
+            out.setdefault(name, []).append(_outcome(p, name, model, samples))
     return out
 
 
@@ -91,9 +95,8 @@ def signatures(params: Any, key: str = "sft:label", seeds: Sequence[int] | None 
             for s in (params.study.seeds if seeds is None else seeds)]
 
 
-def _outcome(params: Any, name: str, model: Any) -> dict[str, list[float]]:
-    """One model's outcome on the profile's evaluation split and reliance clips (cached predictions)."""
-    samples, _ = stages.eval_samples(params)
+def _outcome(params: Any, name: str, model: Any, samples: Sequence[Any]) -> dict[str, list[float]]:
+    """One model's outcome on the evaluation split's ``samples`` and the reliance clips (cached predictions)."""
     preds = stages.evaluation(model, params.eval.benchmark, params)["predictions"]
     removed = stages.modality_reliance(params, {name: model})[name]
     return outcome(preds, samples, params.synthemo.clip.shortcut, {m: v for m, v in removed.items() if m != "none"})
@@ -130,9 +133,5 @@ def rmod_pairs(arms: Sequence[str]) -> list[tuple[str, str]]:
 
 def rmod_study(params: Any, seeds: Sequence[int] | None = None) -> dict[str, list[dict[str, list[float]]]]:
     """Per arm of :func:`rmod_arms`, one outcome per seed of ``study.seeds`` (as :func:`collapse_study`'s)."""
-    out: dict[str, list[dict[str, list[float]]]] = {}
-    for seed in (params.study.seeds if seeds is None else seeds):
-        for name, (p, alpha) in rmod_arms(params).items():
-            p = with_seed(p, seed)
-            out.setdefault(name, []).append(_outcome(p, name, stages.grpo_model(p, alpha)))
-    return out
+    return _over_seeds(params, seeds, lambda p: ((name, q, stages.grpo_model(q, alpha))
+                                                 for name, (q, alpha) in rmod_arms(p).items()))

@@ -45,7 +45,8 @@ def test_rmod_study_trains_each_site_and_order_per_seed_and_shares_grpo(monkeypa
         return f"/runs/{g.seed}-{p.omnicot.order}-{g.entropy_site}-{alpha}"
 
     monkeypatch.setattr(stages, "grpo_model", fake_grpo)
-    monkeypatch.setattr(ablation, "_outcome", lambda p, name, model: {"accuracy": [model]})
+    monkeypatch.setattr(ablation, "_outcome", lambda p, name, model, samples: {"accuracy": [model]})
+    monkeypatch.setattr(stages, "eval_samples", lambda p: ([], None))
     params = config.load("smoke", **{"study.rmod_sites": ["emitted", "section"], "study.rmod_orders": ["fixed", "free"],
                                      "study.seeds": [3, 4]})
     out = ablation.rmod_study(params)
