@@ -12,17 +12,19 @@ Model of the cost (stated once, used everywhere):
   token, the audio tower on 2 frames per audio token; both are frozen and sit before every trainable
   weight, so they run forward only. LoRA training of the language model costs 3 forwards (forward,
   backward to the activations, recomputation under gradient checkpointing); the LM head 2 (forward,
-  backward to its input). Transformers' Qwen2.5-Omni thinker has no ``logits_to_keep``: SFT and the
-  prefill of ``generate`` project every prompt position onto the 152,064-word vocabulary; TRL's GRPO
-  passes use a fused head over the completion only.
+  backward to its input). TRL's fused LM head (SFT and every GRPO pass) projects only the positions
+  with a label (on CUDA; a CPU projects them all), in tiles of 4,096 positions x 32,768 words, so no
+  pass holds the whole logit matrix; transformers' Qwen2.5-Omni thinker has no ``logits_to_keep``, so
+  the prefill of ``generate`` projects every prompt position onto the 152,064-word vocabulary.
 - **Time.** Compute at ``mfu`` of the GPUs' bf16 peak; a decoding step of ``generate`` reads the
   language model's weights and the KV cache once at ``decode_bandwidth_efficiency`` of the memory
   bandwidth, plus a fixed per-step overhead (Python and kernel launches).
 - **Memory per GPU (DeepSpeed ZeRO-2).** bf16 weights replicated; LoRA weights, gradients and Adam states
   in fp32 sharded over the GPUs; with gradient checkpointing each layer's input (``2 h`` bytes a token)
-  plus one layer's working set (``34 h`` bytes a token); logits at ``2 + 4 + 4`` bytes a position and word
-  (bf16 logits, their fp32 copy for the loss, its gradient) where the full vocabulary is projected; the
-  KV cache at ``2 x layers x kv_width x 2`` bytes a token during generation.
+  plus one layer's working set (``34 h`` bytes a token); in training, the fused head's bf16 tile and the
+  dense bf16 gradients peft's trainable token rows give the whole embedding and lm_head (``2 V h`` bytes
+  each); prefill logits at 2 bytes a position and word; the KV cache at ``2 x layers x kv_width x 2``
+  bytes a token during generation.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from emoomni.omni7b import clip_shape, lora_parameters, parameter_counts, thinke
 
 GIB = 2**30
 MEASURED_FILE = "rehearsal_cpu.json"
+HEAD_TILE = (4096, 32768)
+"""TRL's fused LM head tile: positions x words (``TOKEN_CHUNK_SIZE``, ``_CHUNKED_LOGPROB_CHUNK_SIZE``)."""
 
 
 @dataclass(frozen=True)
@@ -128,12 +132,16 @@ class Row:
     setting_that_fits: str | None = None
 
 
+def _head_bytes(positions: int, n: dict) -> int:
+    """Training memory of the LM head: the fused tile, and the dense gradients of the two wrapped vocabularies."""
+    return 2 * min(positions, HEAD_TILE[0]) * HEAD_TILE[1] + 2 * (2 * n["V"] * n["h"])
+
+
 def _sft_memory(p: PlanInputs, T: int, b: int, n: dict) -> float:
     lora = lora_parameters(p.rank) * (2 + 4 + 4 + 8) / p.gpus  # bf16 copy on every GPU; fp32 grads, Adam, master
     weights = 2 * n["total"]
     acts = b * T * n["h"] * (2 * n["L"] + 34)
-    logits = b * T * n["V"] * (2 + 4 + 4)
-    return (weights + lora + acts + logits) / GIB + p.reserve_gib
+    return (weights + lora + acts + _head_bytes(b * p.target_tokens, n)) / GIB + p.reserve_gib
 
 
 def _grpo_memory(p: PlanInputs, T: int, n: dict) -> dict[str, float]:
@@ -143,14 +151,14 @@ def _grpo_memory(p: PlanInputs, T: int, n: dict) -> dict[str, float]:
     prefill_logits = g * T * n["V"] * 2
     loss_acts = g * (T + p.completion_tokens) * n["h"] * (2 * n["L"] + 34)
     return {"generation": (weights + kv + prefill_logits) / GIB + p.reserve_gib,
-            "loss": (weights + loss_acts) / GIB + p.reserve_gib}
+            "loss": (weights + loss_acts + _head_bytes(g * p.completion_tokens, n)) / GIB + p.reserve_gib}
 
 
 def sft_row(p: PlanInputs, seconds: float, T: int, video: int, audio: int) -> Row:
     """SFT on clips of ``seconds`` (``T`` prompt tokens): memory per GPU, time per example and for the data set."""
     n = _spec_numbers()
     full = T + p.target_tokens
-    f = forward_flops(video, audio, full, full)
+    f = forward_flops(video, audio, full, p.target_tokens)
     flops = f["encoders"] + 3 * f["language_model"] + 2 * f["lm_head"]
     sec = flops / (p.gpus * p.peak_tflops * 1e12 * p.mfu)
     mem = _sft_memory(p, full, p.sft_per_device, n)

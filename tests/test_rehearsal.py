@@ -36,7 +36,7 @@ def test_the_tokenizer_puts_every_special_token_on_the_7b_id():
     assert len(tok) <= thinker_spec()["text_config"]["vocab_size"]
 
 
-@pytest.mark.parametrize("seconds", [3.0, 31.0])
+@pytest.mark.parametrize("seconds", [1.0, 3.0, 12.0, 31.0])
 def test_a_clip_becomes_the_7b_tokens_with_audio_interleaved_and_kept_past_30_seconds(tmp_path, seconds):
     processor = paper_processor(paper_tokenizer())
     make_clip(tmp_path / "c.mp4", seconds, 160, 120)
@@ -55,15 +55,18 @@ def test_the_plan_is_arithmetic_on_the_stored_shapes():
     assert sft3.tokens == 2160 + 75 + p.text_tokens + p.target_tokens
     # weights alone: 8.93 B parameters in bf16
     assert sft3.memory_gib > 2 * 8_931_813_888 / 2**30
-    assert sft40.tokens > 29_000 and not sft40.fits and sft40.setting_that_fits
+    # TRL's fused head never holds the (tokens x 152,064) logits: SFT memory grows with the activations alone
+    activations = p.sft_per_device * (sft40.tokens - sft3.tokens) * 3584 * (2 * 28 + 34) / 2**30
+    assert abs(sft40.memory_gib - sft3.memory_gib - activations) < 0.1
+    assert sft40.tokens > 29_000 and sft40.fits and not grpo40.fits and grpo40.setting_that_fits
     assert grpo40.seconds_per_example > grpo3.seconds_per_example > 0
     assert 0 < grpo3.generation_share < 1
     assert "| sft | 3 s |" in paper_plan.plan_table(rows)
 
 
-@pytest.mark.slow
 def test_the_rehearsal_runs_every_stage_at_depth_one(tmp_path):
-    result = rehearse(1, seconds=[2.0], width=160, height=120, work_dir=tmp_path)
+    """The paper profile's three stages at the 7B's widths and vocabulary (about 100 s on one thread)."""
+    result = rehearse(1, seconds=[1.0], width=160, height=120, completion=4, work_dir=tmp_path)
     [clip] = result.clips
     assert all(clip.checks.values())
     assert [s.stage for s in clip.stages] == ["sft", "grpo", "predict"]

@@ -20,7 +20,7 @@ from emoomni.model import answer_token_ids, chat_messages, guided_token_ids, loa
 from emoomni.omnicot import GUIDED_TOKENS, STYLES, OmniCoT, render_style
 from emoomni.paths import REPO_ROOT
 from emoomni.train.collator import OmniCollator
-from emoomni.train.lora import trainable_token_ids
+from emoomni.train.lora import merged_token_rows, trainable_token_ids
 from emoomni.train.runs import save_adapter
 from emoomni.train.sft import SFTSettings, load_settings, load_sft, main, make_sft_trainer, merge_sft, train_sft
 from tests.net import free_port
@@ -147,6 +147,26 @@ def test_adapter_reloads_with_identical_logits_and_generation(trained, data, tmp
     merged = load_omni(merge_sft(adapter, tmp_path / "merged"))[0]
     with torch.no_grad():
         assert torch.allclose(merged(**inputs).logits, model(**inputs).logits, atol=1e-5)
+
+
+def test_merged_token_rows_change_no_output_and_restore_every_weight(trained, data):
+    """Generation and scoring with the token rows written in once give what the unmerged adapter gives."""
+    trainer, _, _, _ = trained
+    root, samples = data
+    model = trainer.model
+    inputs = omni_inputs(trainer.processing_class, [chat_messages(s, LABELS, root) for s in samples[5:7]],
+                         add_generation_prompt=True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        logits, ids = model(**inputs).logits, model.generate(**inputs, max_new_tokens=8, do_sample=False)
+        with merged_token_rows(model) as same:
+            rows = list(guided_token_ids(trainer.processing_class).values())
+            head = same.get_output_embeddings().token_adapter.base_layer.weight
+            assert not torch.equal(head[rows], before["base_model.model.lm_head.token_adapter.base_layer.weight"][rows])
+            assert torch.equal(same(**inputs).logits, logits)
+            assert torch.equal(same.generate(**inputs, max_new_tokens=8, do_sample=False), ids)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 def test_loss_is_on_assistant_tokens_and_media_reach_the_loss(trained, data, records):

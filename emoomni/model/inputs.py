@@ -49,20 +49,25 @@ def _native_fps(path: str) -> float | None:
 
 
 def sample_frames(frames: np.ndarray, native_fps: float | None, fps: float, factor: int = 2,
-                  max_frames: int = 768) -> np.ndarray:
-    """Pick frames evenly at about ``fps``: a multiple of ``factor``, at least ``factor``, at most ``max_frames``.
+                  max_frames: int = 768, min_frames: int = 4) -> np.ndarray:
+    """Pick frames evenly at about ``fps`` as ``qwen-omni-utils`` (``smart_nframes``) does for the 7B.
+
+    ``seconds * fps`` frames, at least ``min_frames`` and at most ``max_frames`` and the clip's own,
+    rounded down to a multiple of ``factor``; a clip of fewer than ``factor`` frames repeats them.
 
     >>> sample_frames(np.zeros((8, 2, 2, 3)), 4.0, 4.0).shape[0]
     8
     >>> sample_frames(np.zeros((50, 2, 2, 3)), 25.0, 4.0).shape[0]
     8
+    >>> [sample_frames(np.zeros((n, 2, 2, 3)), 25.0, 2.0).shape[0] for n in (25, 70, 75)]
+    [4, 4, 6]
     >>> sample_frames(np.zeros((1, 2, 2, 3)), 25.0, 4.0).shape[0]
     2
     """
     n = len(frames)
-    seconds = n / native_fps if native_fps else n / fps
-    k = int(round(seconds * fps / factor)) * factor
-    k = max(factor, min(k, max_frames - max_frames % factor, max(factor, n - n % factor)))
+    want = n / native_fps * fps if native_fps else n
+    k = min(max(want, min_frames), max_frames, n)
+    k = max(factor, int(k // factor) * factor)
     idx = np.linspace(0, n - 1, k).round().astype(int)
     return frames[idx]
 

@@ -23,6 +23,7 @@ from emoomni.model import decode, guided_token_ids
 from emoomni.model.entropy_sites import check_site, mean_or_none
 from emoomni.model.guided_stats import answer_slots, first_guided, guided_sites, trim_completions, unwrap_thinker
 from emoomni.train.advantages import alpha_advantage_share, constant_task_fraction
+from emoomni.train.lora import merged_token_rows
 from emoomni.train.media_rows import collate_media, omni_rows, rope_positions
 from emoomni.train.rewards import MODALITIES, accuracy_score, format_score, modality_entropy_reward, modality_weights
 
@@ -74,7 +75,7 @@ class DymeGRPOTrainer(GRPOTrainer):
                                           generation_kwargs=self.generation_kwargs,
                                           gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs
                                           ) as unwrapped,
-              torch.no_grad(),
+              torch.no_grad(), merged_token_rows(unwrapped),
               self._dist.summon_full_params(self.model_wrapped, recurse=False)):
             for idx in (g for g in groups if g):
                 ids = [rows[i]["input_ids"] for i in idx]
@@ -112,7 +113,8 @@ class DymeGRPOTrainer(GRPOTrainer):
         s_mask = pad([torch.tensor([1] * len(x) or [0]) for x in seqs], padding_value=0, padding_side="right")
         ids, mask = torch.cat([p_ids, s_ids], 1).to(device), torch.cat([p_mask, s_mask], 1).to(device)
         size = self.args.per_device_train_batch_size if self.model.training else self.args.per_device_eval_batch_size
-        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+        with (torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
+              merged_token_rows(self.model)):
             logps, entropies, _ = self._get_per_token_logps_and_entropies(
                 self.model, ids, mask, s_ids.size(1), batch_size=size, compute_entropy=True, media=rows)
         return logps.float().cpu(), entropies.float().cpu()

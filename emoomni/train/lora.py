@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from peft import LoraConfig, get_peft_model
+from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
 
 from emoomni.model import answer_token_ids, guided_token_ids
 from emoomni.train.settings import LoRASettings
@@ -37,3 +39,22 @@ def _fused_head_fix(model: Any) -> None:
     head = model.get_output_embeddings()
     if head is not None and type(head).__name__ == "TrainableTokensWrapper" and "bias" not in vars(head):
         head.bias = None
+
+
+@contextlib.contextmanager
+def merged_token_rows(model: Any) -> Iterator[Any]:
+    """Write the trainable token rows into their embedding and lm_head for the block, then restore them exactly.
+
+    Unmerged, peft's ``TrainableTokensLayer`` copies the whole weight (152,064 x 3,584 for the 7B, two of them)
+    on every forward call, once per generated token; for passes without gradients (generation, scoring)
+    this writes the rows once instead. Both steps are exact row copies, so outputs and weights are unchanged.
+    """
+    layers = [m for m in model.modules() if isinstance(m, TrainableTokensLayer) and not m.merged]
+    for layer in layers:
+        layer.merge()
+    try:
+        yield model
+    finally:
+        for layer in layers:
+            if layer.merged:
+                layer.unmerge()
