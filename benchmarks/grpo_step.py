@@ -38,7 +38,7 @@ def run_arm(arm: str, model: str, data: Path, steps: int, threads: int, out: Pat
     from emoomni.train.grpo import GRPOSettings, grpo_rows, make_grpo_trainer
 
     torch.set_num_threads(threads)
-    samples = read_manifest(data / "manifest.jsonl", data)
+    samples = [s for s in read_manifest(data / "manifest.jsonl", data) if s.label]  # pre-training clips have none
     settings = GRPOSettings(alpha=0.1 if arm == "dyme" else 0.0, track_modality=arm == "dyme", num_generations=4,
                             per_device_batch_size=8, max_completion_length=length, top_k=top_k, learning_rate=0.0,
                             max_steps=steps, save_steps=10**6, report_to=(), seed=0)
@@ -95,7 +95,9 @@ def main() -> None:
                 cmd = [sys.executable, __file__, "--arm", arm, "--model", model, "--data", str(tmp / "clips"),
                        "--out", str(tmp / f"{arm}{r}"), "--steps", str(args.steps), "--threads", str(args.threads),
                        "--completion-length", str(args.completion_length), "--top-k", str(args.top_k)]
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                if proc.returncode:
+                    sys.exit(f"the {arm} arm failed:\n{proc.stderr[-3000:]}")
                 results[arm].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     sec = {a: statistics.median(x["step_seconds"] for x in v) for a, v in results.items()}
     mem = {a: statistics.median(x["peak_rss_mb"] for x in v) for a, v in results.items()}
@@ -108,8 +110,8 @@ def main() -> None:
         print(f"  {arm:8s} {sec[arm]:.3f} s/step   peak RSS {mem[arm]:.0f} MB   {tokens:.1f} tokens per completion")
     stats = statistics.mean(x["stats_seconds"] for x in results["dyme"])
     print(f"the statistics pass took {stats:.3f} s of DyME's {sec['dyme']:.3f} s per step ({100 * stats / sec['dyme']:.1f} %)")
-    print(f"time ratio   DyME / vanilla = {sec['dyme'] / sec['vanilla']:.3f} (target <= 1.10)")
-    print(f"memory ratio DyME / vanilla = {mem['dyme'] / mem['vanilla']:.3f} (target <= 1.05)")
+    print(f"time ratio   DyME / vanilla = {sec['dyme'] / sec['vanilla']:.3f} (target <= 1.05)")
+    print(f"memory ratio DyME / vanilla = {mem['dyme'] / mem['vanilla']:.3f} (target <= 1.02)")
 
 
 if __name__ == "__main__":
