@@ -1,9 +1,9 @@
 """The costed plan for the paper's set-up: memory per GPU and wall time of SFT and DyME-GRPO on 4 x 80 GB.
 
-Everything here is arithmetic on stored inputs: the 7B's shapes (:mod:`emoomni.omni7b`), the settings of
-:class:`PlanInputs` (the paper's set-up and every assumption, each with its reason) and the clip token
-counts the rehearsal measured (``emoomni rehearse paper --json``). :func:`plan` returns one row per clip
-length and stage; :func:`fit` names the setting that makes a row fit where it does not.
+Everything here is arithmetic on stored inputs: the 7B's shapes and clip token counts (:mod:`emoomni.omni7b`,
+whose counts ``emoomni rehearse paper`` checks against the 7B's processor) and the settings of
+:class:`PlanInputs` (the paper's set-up and every assumption, each with its reason). :func:`plan` returns one
+row per clip length and stage; :func:`fit` names the setting that makes a row fit where it does not.
 
 Model of the cost (stated once, used everywhere):
 
@@ -29,15 +29,12 @@ Model of the cost (stated once, used everywhere):
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, replace
-from importlib import resources
 
 from emoomni.omni7b import clip_shape, lora_parameters, parameter_counts, thinker_spec
 
 GIB = 2**30
-MEASURED_FILE = "rehearsal_cpu.json"
 HEAD_TILE = (4096, 32768)
 """TRL's fused LM head tile: positions x words (``TOKEN_CHUNK_SIZE``, ``_CHUNKED_LOGPROB_CHUNK_SIZE``)."""
 
@@ -82,11 +79,6 @@ class PlanInputs:
     """``beta`` is 0.04 in the paper profile, so TRL scores the completions under the reference policy."""
     statistics_pass: bool = True
     """DyME-GRPO's no-grad pass for H_m, p_m and p* (valid traces; costed for every completion)."""
-
-
-def measured(name: str = MEASURED_FILE) -> dict:
-    """The stored rehearsal measurements (``emoomni rehearse paper --json`` on a 2-core CPU)."""
-    return json.loads(resources.files("emoomni.resources").joinpath(name).read_text())
 
 
 def _spec_numbers(spec: dict | None = None) -> dict:

@@ -272,7 +272,7 @@ def rehearse(depth: int | str | None = 1, seconds: Sequence[float] = (3.0, 12.0,
 
     Clips longer than ``stages_up_to`` seconds (None: no limit) get the token and layout checks only:
     at depth 1 on a 2-core CPU one forward pass of a 40 s clip (13,100 tokens) takes 85 s, and the
-    three stages about twenty of them.
+    three stages need on the order of twenty of them.
     """
     bad = [s for s in stages if s not in STAGES]
     if bad:
