@@ -22,6 +22,7 @@ from emoomni.evaluate.collapse import collapsed, signature
 from emoomni.evaluate.modality import ABLATIONS, ablate, reliance_profile
 from emoomni.evaluate.omnibench import answer_questions
 from emoomni.evaluate.predict import predict
+from emoomni.evaluate.tower_probe import tower_separability
 from emoomni.evaluate.registry import Benchmark, evaluate, evaluate_all, for_profile, load_model, model_tag, samples_for
 from emoomni.export import export
 from emoomni.extract.base import make_extractor
@@ -175,6 +176,28 @@ def base_confusions(params: Params, n: int = 120) -> pd.DataFrame:
     frames = {m: pd.DataFrame(r["confusion"]).T.rename_axis(index="designed", columns="read")
               for m, r in _cue_recognition(params, n).items() if "confusion" in r}
     return pd.concat(frames, names=["modality", "designed"])
+
+
+def tower_probes(params: Params, n: int = 300) -> pd.DataFrame:
+    """What the base's towers hold: a linear probe per modality and pooling, fitted on ``n`` pre-training clips.
+
+    Scored on the first ``n`` clips of the evaluation split (:func:`emoomni.evaluate.tower_probe.tower_separability`);
+    the result is cached beside the base model. For the tiny base only, as :func:`base_perception`.
+    """
+    if params.base.model != "tiny":
+        raise ValueError("tower probes need SynthEmo's designed cues; they are measured for the tiny base only")
+    base = Path(base_model(params))
+    samples, root = synthemo_set(pretrain_params(params))
+    learn = [x for x in samples if x.split == params.base.pretrain.split][:n]
+    test = [x for x in samples if x.split == params.eval.split][:n]
+    path = base.parent / f"tower-probes-{len(learn)}-{params.eval.split}-{len(test)}.json"
+    ledger.note("base tower probes", path, reused=path.exists())
+    if not path.exists():
+        model, processor = load_model(str(base))
+        s = params.base.pretrain  # the frames the base was taught to read
+        write_lines([json.dumps(tower_separability(model, processor, learn, test, root, s.fps, s.frame_size),
+                                indent=1)], path)
+    return pd.DataFrame(json.loads(path.read_text())).T.rename_axis("modality")
 
 
 def sft_model(params: Params, style: str | None = None) -> Path:

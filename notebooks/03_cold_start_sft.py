@@ -78,6 +78,17 @@ stages.base_perception(params) if params.base.model == "tiny" else "not measured
 stages.base_confusions(params) if params.base.model == "tiny" else "not measured"
 
 # %% [markdown]
+# ### What the towers hold, and what the language model reads of it
+#
+# The base's frozen towers turn each clip into the tokens its language model reads. A linear probe
+# fitted on 300 pre-training clips' tokens, pooled by their mean, their maximum or both, is scored on
+# 300 test clips. A cue that the maximum holds and the mean does not sits in a few tokens, which the
+# language model's attention has to find; the reading above is to be compared with each pooling.
+
+# %%
+stages.tower_probes(params) if params.base.model == "tiny" else "not measured: the base is not the tiny model"
+
+# %% [markdown]
 # ## Before and after SFT on the SynthEmo test split
 #
 # Greedy decoding. *Valid format* is the share of outputs that are complete OmniCoT traces;
