@@ -22,8 +22,8 @@
 # words are right on almost every training clip, the shortcut a model can collapse onto, while the
 # test split over-represents the clips a words-only model gets wrong: neutral words over an angry
 # face and voice, or words that say something else than face and voice. (The paper finds
-# Qwen2.5-Omni collapsing onto vision; the tiny model reads the face worst and the words best, and
-# a model can only collapse onto what it perceives: notebook 04 shows the test.)
+# Qwen2.5-Omni collapsing onto vision; the words were chosen when the tiny model read the face worst,
+# as a model can only collapse onto what it perceives: notebook 04 shows the test.)
 
 # %% tags=["parameters"]
 profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
