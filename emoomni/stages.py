@@ -22,8 +22,8 @@ from emoomni.evaluate.collapse import collapsed, signature
 from emoomni.evaluate.modality import ABLATIONS, ablate, reliance_profile
 from emoomni.evaluate.omnibench import answer_questions
 from emoomni.evaluate.predict import predict
-from emoomni.evaluate.tower_probe import tower_separability
 from emoomni.evaluate.registry import Benchmark, evaluate, evaluate_all, for_profile, load_model, model_tag, samples_for
+from emoomni.evaluate.tower_probe import tower_separability
 from emoomni.export import export
 from emoomni.extract.base import make_extractor
 from emoomni.extract.separability import separability

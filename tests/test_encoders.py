@@ -61,6 +61,11 @@ def test_the_vision_phase_reads_unseen_faces_above_chance_and_moves_only_the_vis
         pretrain_encoders(tiny, samples, root, tmp_path / "enc2", s, faces=faces[:240], faces_root=tmp_path / "faces")
 
 
+def test_unknown_probe_poolings_are_refused():
+    with pytest.raises(ValueError, match="non-empty list of"):
+        EncoderSettings(probes=("median",))
+
+
 def test_the_audio_phase_moves_only_the_audio_tower(tiny, data, tmp_path):
     root, samples = data
     s = EncoderSettings(audio_steps=3, batch_size=4, holdout=0.0)

@@ -20,6 +20,7 @@ from emoomni.data.synthemo.design import CLASSES
 from emoomni.model.inputs import load_audio, load_video
 from emoomni.train.encoders import POOLS, audio_inputs, audio_tokens, pooled, vision_tokens
 
+
 def probe_accuracy(learn: np.ndarray, learn_labels: Sequence[int], test: np.ndarray, test_labels: Sequence[int]
                    ) -> float:
     """Held-out accuracy of a logistic-regression probe fitted on ``learn`` (standardised features); NaN when

@@ -75,6 +75,11 @@ class EncoderSettings:
     """The poolings of a clip's output tokens (names in :data:`POOLS`) that each get a throw-away probe, their
     losses summed; the probe on the mean spreads the cue over the tokens (see the module docstring)."""
 
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.probes if p not in POOLS]
+        if unknown or not self.probes:
+            raise ValueError(f"encoder probes must be a non-empty list of {sorted(POOLS)}, got {list(self.probes)}")
+
     @property
     def modalities(self) -> tuple[str, ...]:
         """The towers this phase trains."""
