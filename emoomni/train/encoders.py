@@ -150,8 +150,9 @@ def train_tower(model: Any, processor: Any, modality: str, items: Sequence[Any],
         else (lambda b: audio_tokens(model, b))
     h = model.config.text_config.hidden_size
     generator = torch.Generator().manual_seed(s.seed)
+    widths = {pool: POOLS[pool](torch.zeros(1, h)).numel() for pool in s.probes}
     probes = {pool: torch.nn.Sequential(torch.nn.LayerNorm(w), torch.nn.Linear(w, len(CLASSES)))
-              for pool, w in ((p, 2 * h if p == "mean and max" else h) for p in s.probes)}
+              for pool, w in widths.items()}
     encoder = tower(model, modality)
     optimizer = torch.optim.AdamW([*encoder.parameters(), *(p for probe in probes.values() for p in probe.parameters())],
                                   lr=s.learning_rate)
@@ -167,12 +168,11 @@ def train_tower(model: Any, processor: Any, modality: str, items: Sequence[Any],
         loss.backward()
         optimizer.step()
     encoder.eval()
-    accuracy = {}
     with torch.no_grad():
         out = [t for i in range(0, len(held), 32) for t in tokens(held[i:i + 32])]
-        for pool, probe in probes.items():
-            guesses = probe(pooled(out, pool)).argmax(-1) if out else torch.empty(0)
-            accuracy[pool] = float((guesses == torch.tensor(list(held_labels))).float().mean()) if out else float("nan")
+        truth = torch.tensor(list(held_labels))
+        accuracy = {pool: float((probe(pooled(out, pool)).argmax(-1) == truth).float().mean()) if out else float("nan")
+                    for pool, probe in probes.items()}
     return {"final_loss": loss.item(), "held_out_accuracy": accuracy, "n_train": len(items), "n_held_out": len(held)}
 
 
