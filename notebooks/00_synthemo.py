@@ -19,11 +19,11 @@
 # carries a *vocal* emotion, and the spoken sentence, whose wording carries a *lexical* emotion
 # (stored as the transcript, as MER ships subtitles). A *condition* decides how the three relate,
 # and the gold label is the emotion at least two of them carry. Under the default mixtures the
-# words are right on almost every training clip, the shortcut a model can collapse onto, while the
-# test split over-represents the clips a words-only model gets wrong: neutral words over an angry
-# face and voice, or words that say something else than face and voice. (The paper finds
-# Qwen2.5-Omni collapsing onto vision; the words were chosen when the tiny model read the face worst,
-# as a model can only collapse onto what it perceives: notebook 04 shows the test.)
+# face is right on almost every training clip, the shortcut a model can collapse onto (as the paper
+# finds Qwen2.5-Omni collapsing onto vision), while the test split over-represents the clips a
+# face-only model gets wrong: a neutral face over an angry voice and angry words (the paper's
+# Figure 1), or a face that shows another emotion than voice and words. Notebook 04 shows whether a
+# model trained on it collapses.
 
 # %% tags=["parameters"]
 profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper

@@ -57,27 +57,25 @@ paper.table2()
 # ## The collapse, shown before any treatment
 #
 # The testbed's design is fixed before any GRPO result is looked at. In SynthEmo's `train` split one
-# modality, the *shortcut* (the words, `synthemo.clip.shortcut`), carries the gold emotion on almost
+# modality, the *shortcut* (the face, `synthemo.clip.shortcut`), carries the gold emotion on almost
 # every clip: it is neutralised on 5 % of them and never dissents. The `test` split over-represents
-# what a model that collapsed onto the shortcut gets wrong: 30 % of its clips have neutral words over
-# an emotional face and voice, and 30 % have words that name another emotion than the face and the
-# voice, which set the gold label. The pre-training clips, which only the tiny base sees, have every
-# cue drawn on its own.
+# what a model that collapsed onto the shortcut gets wrong: 30 % of its clips have a poker face over
+# an emotional voice and emotional words (the paper's Figure 1), and 30 % have a face that shows
+# another emotion than the voice and the words, which set the gold label. The pre-training clips,
+# which only the tiny base sees, have every cue drawn on its own.
 #
-# Why the words and not the face, which the paper finds Qwen2.5-Omni collapsing onto: a model can only
-# collapse onto a modality it perceives, and when this design was fixed the tiny base read the face of
-# 54 % of the test clips and the words of 90 %. With the face as the shortcut, a label-only model then
-# leaned on the voice and its accuracy on the collapse subset lay only 8 points under `agree`; with the
-# words it lay 66 points under. The base now reads the face about as well as the words (notebook 03),
-# so a face-shortcut testbed can be run again (`synthemo.clip.shortcut: vision`); the default keeps the
-# design the studies below were planned on.
+# The face is the shortcut because the paper finds Qwen2.5-Omni collapsing onto vision, and because a
+# model can only collapse onto a modality it perceives: the base reads the face about as well as the
+# voice and the words (notebook 03). Two other designs were tried on this base with label-only SFT over three
+# seeds and dropped: the words as the shortcut (the signature on one seed of three) and the words
+# never neutralised in `train` (on none); the README lists their numbers.
 #
 # The label-only SFT model learns the task from the answers alone, with nothing that asks it to look
 # at each modality. The collapse signature (`emoomni.evaluate.collapse.collapsed`) is two facts at
 # once: its accuracy on the collapse subset (shortcut neutralised or dissenting) lies at least 20
 # points under its accuracy on `agree` clips, and removing the shortcut costs it more than removing
 # either other modality. Removal is measured on the `agree` test clips (`study.reliance_condition`),
-# where every modality carries the gold emotion: on a clip whose words mislead, removing them can only
+# where every modality carries the gold emotion: on a clip whose face misleads, removing it can only
 # help, so a drop there would not measure reliance.
 
 # %% tags=["remove-output"]

@@ -79,11 +79,11 @@ def test_classes_balanced_within_each_condition_and_mixture_quotas():
     assert split_sizes == {"pretrain": 250, "train": 450, "val": 50, "test": 250}
     test = Counter(s.condition for s in specs if s.split == "test")
     train = Counter(s.condition for s in specs if s.split == "train")
-    assert test["neutral_words"] / 250 == pytest.approx(default_mixtures()["test"]["neutral_words"], abs=0.01)
-    assert train["neutral_words"] / 450 == pytest.approx(0.05, abs=0.01)
+    assert test["poker_face"] / 250 == pytest.approx(default_mixtures()["test"]["poker_face"], abs=0.01)
+    assert train["poker_face"] / 450 == pytest.approx(0.05, abs=0.01)
     dissent = Counter(s.dissenter for s in specs if s.split == "test" and s.condition == "conflict")
-    assert set(dissent) == {"text"}
-    assert "text" not in {s.dissenter for s in specs if s.split == "train" and s.condition == "conflict"}
+    assert set(dissent) == {"vision"}
+    assert "vision" not in {s.dissenter for s in specs if s.split == "train" and s.condition == "conflict"}
 
 
 def test_shortcut_is_configurable():

@@ -16,12 +16,11 @@ condition guarantees such a majority; the three neutralising conditions need a n
 
 **Default mixtures.** One modality (``shortcut``) is right on almost every training clip: the condition
 that neutralises it is rare in ``train`` and conflicts there are voiced by the other two modalities. The
-default shortcut is the words. The paper finds Qwen2.5-Omni collapsing onto vision, but a model can only
-collapse onto a modality it perceives well, and the tiny base then read the face worst and the words best:
-with the face as the shortcut, a label-only model leaned on the voice and showed no collapse (a gap of
-8 points between ``agree`` and the collapse subset); with the words, the gap was 66 points. On the base
-that reads the face too (89 %), label-only SFT shows the signature for one seed of three: the words'
-lead in ``train`` (right on 95 % of clips, the face and the voice on 75 %) is no longer enough. The
+default shortcut is the face, onto which the paper finds Qwen2.5-Omni collapsing. A model can only
+collapse onto a modality it perceives: while the tiny base read the face worst, a face-shortcut
+label-only model leaned on the voice, so the words were the shortcut; once the base read the face too,
+the words' lead in ``train`` (right on 95 % of clips, the face and the voice on 75 %) made label-only SFT
+collapse on one seed of three, and the face's on two of three (the third tied face and voice). The
 ``test`` split over-represents exactly what a collapsed model gets wrong: the shortcut neutralised,
 or the shortcut itself dissenting. The ``pretrain`` clips, which only the tiny base's description
 pre-training sees, are ``independent``: no cue predicts another there, so the base cannot learn to
@@ -100,10 +99,10 @@ def cues_for(condition: str, gold: str, dissenter: str | None = None, other: str
     return cues
 
 
-def default_mixtures(shortcut: str = "text") -> dict[str, dict[str, float]]:
+def default_mixtures(shortcut: str = "vision") -> dict[str, dict[str, float]]:
     """Condition mixture per split, under which ``shortcut`` is the easy modality in training.
 
-    >>> default_mixtures()["test"]["neutral_words"], default_mixtures("vision")["test"]["poker_face"]
+    >>> default_mixtures()["test"]["poker_face"], default_mixtures("text")["test"]["neutral_words"]
     (0.3, 0.3)
     """
     hide = NEUTRALISER[shortcut]
@@ -113,7 +112,7 @@ def default_mixtures(shortcut: str = "text") -> dict[str, dict[str, float]]:
     return {"pretrain": {INDEPENDENT: 1.0}, "train": train, "val": dict(train), "test": test}
 
 
-def default_dissenters(shortcut: str = "text") -> dict[str, dict[str, float]]:
+def default_dissenters(shortcut: str = "vision") -> dict[str, dict[str, float]]:
     """Which modality dissents in a conflict, per split: never the shortcut in training, only it in test."""
     rest = [m for m in MODALITIES if m != shortcut]
     train = {m: 1 / len(rest) for m in rest}

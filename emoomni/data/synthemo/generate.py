@@ -34,7 +34,7 @@ class SynthEmoConfig:
     """Frame width and height in pixels."""
     sample_rate: int = 16000
     """Audio sample rate (mono)."""
-    shortcut: str = "text"
+    shortcut: str = "vision"
     """The modality that is right on almost every training clip (used by the default mixtures)."""
     split_fractions: dict[str, float] = field(
         default_factory=lambda: {"pretrain": 0.25, "train": 0.45, "val": 0.05, "test": 0.25}
