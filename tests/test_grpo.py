@@ -279,3 +279,55 @@ def test_settings_file_and_the_command_line_help(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--help"])
     assert exit_.value.code == 0 and "--alpha" in capsys.readouterr().out
+
+
+def test_statistics_read_off_generation_equal_the_teacher_forced_pass(tiny, data, tmp_path, monkeypatch):
+    """H_m, p_m and p* from generation's own logits agree with the teacher-forced pass; only p* of a wrong answer
+    is teacher-forced."""
+    root, samples = data
+    s = GRPOSettings(**{**FAST, "max_completion_length": 64})
+    trainer = make_grpo_trainer(tiny, grpo_rows(samples[:4], root, "synthemo", s), tmp_path, s)
+    tok = trainer.processing_class.tokenizer
+    prompts = [json.dumps(chat_messages(x, LABELS, root)) for x in samples]
+    plain = [r["plain"] for r in omni_rows(trainer.processing_class, [json.loads(p) for p in prompts],
+                                           trainer.fps, trainer.frame_size)]
+    chosen = [b for b in range(len(samples)) if plain[b] == plain[0]][:3]  # one generation group
+    assert len(chosen) == 3
+    golds = [samples[b].label for b in chosen]
+    wrong = next(label for label in LABELS if label != golds[1])
+    body = "<think>\n[vision] a frown\n[audio] a low voice\n[dialogue] hi\n[analysis] {}\n</think>\n"
+    texts = [body.format(golds[0]) + f"<answer>{golds[0]}</answer>",
+             body.format(wrong) + f"<answer>{wrong}</answer>", "[audio] flat, no answer"]
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    targets = [tok.encode(t, add_special_tokens=False) + [end] for t in texts]
+    prompt_ids, _, _ = trainer._tokenize_prompts([prompts[b] for b in chosen])
+    width = max(len(p) for p in prompt_ids)
+    model = trainer.accelerator.unwrap_model(trainer.model_wrapped)
+
+    def force(batch_id, ids):  # the targets are generated; generation's raw logits are the policy's all the same
+        n = ids.size(0) - width
+        return [targets[batch_id][n] if n < len(targets[batch_id]) else end]
+
+    monkeypatch.setattr(model, "generate", lambda **kw: type(model).generate(model, prefix_allowed_tokens_fn=force, **kw))
+    model.eval()
+    comps, _ = trainer._generate_single_turn(prompt_ids, None, {}, 1)
+    assert comps == targets
+    scored = []
+    score = trainer._score_sequences
+    monkeypatch.setattr(trainer, "_score_sequences", lambda seqs, rows: scored.append(len(seqs)) or score(seqs, rows))
+    for site in ("emitted", "following", "section"):
+        trainer.entropy_site = site
+        fast, fast_p = trainer.modality_statistics(comps, golds)
+        assert scored[-1:] == [2] and len(scored) == 1  # the wrong answer and the missing one only
+        scored.clear()
+        slow, slow_p = trainer.modality_statistics(comps, golds, from_generation=False)
+        scored.clear()
+        assert fast_p[0] is not None and fast_p[0] == pytest.approx(slow_p[0], abs=TOL)
+        assert fast_p[1:] == pytest.approx(slow_p[1:], abs=TOL)
+        for f, g in zip(fast, slow):
+            for m in f:
+                assert (f[m] is None) == (g[m] is None), (site, m)
+                if f[m] is not None:
+                    assert f[m]["entropy"] == pytest.approx(g[m]["entropy"], abs=TOL)
+                    assert f[m]["prob"] == pytest.approx(g[m]["prob"], abs=TOL)
+        assert sum(f[m] is not None for f in fast for m in f) >= 5

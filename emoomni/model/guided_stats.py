@@ -8,7 +8,8 @@ materialised. :func:`completion_stats` gets both from a single pass whenever eve
 before the answer slot (every valid trace). Public API: :func:`guided_stats`, :func:`answer_probs`,
 :func:`p_star`, :func:`completion_stats`; helpers :func:`stop_ids`, :func:`completion_lengths`,
 :func:`extend_position_ids`, :func:`teacher_forced_hidden`, :func:`answer_slot`, and the pieces DyME-GRPO's
-reward pass reuses: :func:`trim_completions`, :func:`first_guided`, :func:`guided_sites`, :func:`answer_slots`.
+reward pass reuses: :func:`trim_completions`, :func:`first_guided`, :func:`guided_sites`, :func:`answer_slots`,
+:func:`generation_scores` (the same numbers read off the logits generation already computed).
 
 Conventions (decided once, tested in ``tests/test_predict.py``):
 
@@ -131,6 +132,29 @@ def _project(model: Any, rows: torch.Tensor, targets: torch.Tensor, chunk: int) 
         empty = rows.new_zeros(0, dtype=torch.float32)
         return empty, empty
     return torch.cat(logps), torch.cat(ents)
+
+
+def generation_scores(logits: Sequence[torch.Tensor], tokens: torch.Tensor, temperature: float = 1.0
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per generated token, its log-probability and the entropy of the distribution it was drawn from (float32).
+
+    ``logits`` are ``generate``'s raw per-step logits (``output_logits=True``: before any logits
+    processor), one ``(batch, vocab)`` tensor per step, divided by ``temperature`` as the policy's
+    teacher-forced pass divides them; ``tokens`` the ``(batch, steps)`` generated ids.
+
+    >>> lp, h = generation_scores([torch.zeros(1, 4)], torch.tensor([[2]]))
+    >>> round(float(lp[0, 0].exp()), 2), round(float(h[0, 0]), 4) == round(math.log(4), 4)
+    (0.25, True)
+    """
+    if len(logits) != tokens.size(1):
+        raise ValueError(f"{len(logits)} steps of logits for {tokens.size(1)} generated tokens")
+    logps, ents = [], []
+    for step, scores in enumerate(logits):
+        logp = torch.log_softmax(scores.float() / temperature, dim=-1)
+        p = logp.exp()
+        ents.append(-torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1))
+        logps.append(logp.gather(-1, tokens[:, step, None].to(logp.device)).squeeze(-1))
+    return torch.stack(logps, 1), torch.stack(ents, 1)
 
 
 def _modality(name: str) -> str:

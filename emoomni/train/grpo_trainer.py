@@ -21,7 +21,8 @@ from trl.trainer.utils import pad
 
 from emoomni.model import decode, guided_token_ids
 from emoomni.model.entropy_sites import check_site, mean_or_none
-from emoomni.model.guided_stats import answer_slots, first_guided, guided_sites, trim_completions, unwrap_thinker
+from emoomni.model.guided_stats import (answer_slots, first_guided, generation_scores, guided_sites, trim_completions,
+                                        unwrap_thinker)
 from emoomni.train.advantages import alpha_advantage_share, constant_task_fraction
 from emoomni.train.lora import merged_token_rows
 from emoomni.train.media_rows import collate_media, omni_rows, rope_positions
@@ -36,6 +37,7 @@ class DymeGRPOTrainer(GRPOTrainer):
         self.fps, self.frame_size, self.track_modality = fps, frame_size, track_modality
         self.entropy_site = check_site(entropy_site)
         self._gen_rows: list[dict] | None = None
+        self._gen_scores: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self._media_rows: list[dict] | None = None
         super().__init__(*args, **kwargs)
         if self.use_vllm or getattr(self, "use_transformers_continuous_batching", False):
@@ -69,6 +71,8 @@ class DymeGRPOTrainer(GRPOTrainer):
         pad_id = self._tokenizer.pad_token_id
         eos = torch.tensor(self.eos_token_ids, device=device)
         completion_ids: list[list[int] | None] = [None] * len(rows)
+        scores: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(rows)
+        keep = {"output_logits": True, "return_dict_in_generate": True} if self.track_modality else {}
         groups = [[i for i, r in enumerate(rows) if r["plain"] == flag] for flag in (False, True)]
         with (unwrap_model_for_generation(self.model_wrapped, self.accelerator,
                                           gather_deepspeed3_params=self.args.ds3_gather_for_generation,
@@ -83,13 +87,18 @@ class DymeGRPOTrainer(GRPOTrainer):
                 mask = pad([torch.ones_like(t) for t in ids], padding_value=0, padding_side="left").to(device)
                 out = unwrapped.generate(input_ids=input_ids, attention_mask=mask,
                                          **collate_media([rows[i] for i in idx], device),
-                                         generation_config=self.generation_config)
-                comp = out[:, input_ids.size(1):]
+                                         generation_config=self.generation_config, **keep)
+                comp = (out.sequences if keep else out)[:, input_ids.size(1):]
+                if keep:  # H_m, p_m and most of p* are read off these instead of a second forward pass
+                    logp, ent = generation_scores(out.logits, comp, self.temperature)
                 is_eos = torch.isin(comp, eos)  # keep through the first end token, as TRL does
                 first = torch.where(is_eos.any(1), is_eos.int().argmax(1),
                                     torch.full_like(is_eos[:, 0], comp.size(1), dtype=torch.long))
                 for j, i in enumerate(idx):
                     completion_ids[i] = comp[j, : int(first[j]) + 1].tolist()
+                    if keep:
+                        scores[i] = (logp[j, : int(first[j]) + 1].cpu(), ent[j, : int(first[j]) + 1].cpu())
+        self._gen_scores = scores if keep else None
         return completion_ids, None
 
     def _generate_and_score_completions(self, inputs):
@@ -97,7 +106,7 @@ class DymeGRPOTrainer(GRPOTrainer):
             output = super()._generate_and_score_completions(inputs)
             output["media"] = self._gen_rows  # a per-row list: shuffled and split with every other column
         finally:
-            self._gen_rows = self._media_rows = None
+            self._gen_rows = self._media_rows = self._gen_scores = None
         return output
 
     def _score_sequences(self, seqs: Sequence[Sequence[int]], rows: Sequence[dict]
@@ -120,12 +129,19 @@ class DymeGRPOTrainer(GRPOTrainer):
         return logps.float().cpu(), entropies.float().cpu()
 
     def modality_statistics(self, completion_ids: Sequence[Sequence[int]], golds: Sequence[str | None],
-                            needed: Sequence[bool] | None = None) -> tuple[list[dict], list[float | None]]:
+                            needed: Sequence[bool] | None = None, from_generation: bool = True
+                            ) -> tuple[list[dict], list[float | None]]:
         """Per completion ``{modality: {"entropy", "prob"} or None}`` at each guided token, and p* (or None).
 
         Only the completions marked in ``needed`` (default: all) are scored; the others get None
-        everywhere. DyME-GRPO scores the valid traces only, as R_mod is 0 for every other one.
+        everywhere. DyME-GRPO scores the valid traces only, as R_mod is 0 for every other one. With
+        ``from_generation`` and the logits of the generation that produced ``completion_ids`` at hand,
+        H_m, p_m and p* of the completions that end in the gold answer are read off those logits, and
+        only the other completions' p* takes a teacher-forced pass; otherwise everything does.
         """
+        scores = self._gen_scores if from_generation else None
+        if scores is not None and [len(x[0]) for x in scores] != [len(c) for c in completion_ids]:
+            raise ValueError("the generation logits at hand belong to other completions")
         n = len(completion_ids)
         needed = [True] * n if needed is None else list(needed)
         chosen = [b for b in range(n) if needed[b]]
@@ -133,14 +149,17 @@ class DymeGRPOTrainer(GRPOTrainer):
         p_star_all: list[float | None] = [None] * n
         if chosen:
             guided, p_star = self._statistics([completion_ids[b] for b in chosen], [golds[b] for b in chosen],
-                                              [self._gen_rows[b] for b in chosen])
+                                              [self._gen_rows[b] for b in chosen],
+                                              None if scores is None else [scores[b] for b in chosen])
             for k, b in enumerate(chosen):
                 guided_all[b], p_star_all[b] = guided[k], p_star[k]
         return guided_all, p_star_all
 
     def _statistics(self, completion_ids: Sequence[Sequence[int]], golds: Sequence[str | None],
-                    media: Sequence[dict]) -> tuple[list[dict], list[float | None]]:
-        """:meth:`modality_statistics` for every completion given, with its prompt's media records."""
+                    media: Sequence[dict], scores: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None
+                    ) -> tuple[list[dict], list[float | None]]:
+        """:meth:`modality_statistics` for every completion given, with its prompt's media records and, when
+        given, generation's per-token ``(log-probability, entropy)``."""
         tok = self._tokenizer
         stops = set(self.eos_token_ids) | {tok.pad_token_id}
         width = max(1, max(len(c) for c in completion_ids))
@@ -151,18 +170,27 @@ class DymeGRPOTrainer(GRPOTrainer):
         seqs, kept_len, spans = answer_slots(tok, rows, golds)
         found = first_guided(rows, self.guided_ids)
         sites = guided_sites(rows, with_stop, found, list(self.guided_ids.values()), self.entropy_site, tok)
-        logp, ent = self._score_sequences(seqs, media)
-        if all(i < kept_len[b] for (b, _, j), idx in zip(found, sites) for i in (j, *idx)):
-            g_logp, g_ent = logp, ent  # every guided token and site lies before the answer slot: one pass
+        if scores is not None:
+            g_logp, g_ent = (pad([s[k] for s in scores], padding_value=0.0) for k in (0, 1))
+            answer = {b: g_logp[b, span[0]:span[1]] for b, span in enumerate(spans)
+                      if span is not None and seqs[b][:span[1]] == with_stop[b][:span[1]]}
         else:
-            g_logp, g_ent = self._score_sequences(with_stop, media)
+            logp, ent = self._score_sequences(seqs, media)
+            answer = {b: logp[b, span[0]:span[1]] for b, span in enumerate(spans) if span is not None}
+            if all(i < kept_len[b] for (b, _, j), idx in zip(found, sites) for i in (j, *idx)):
+                g_logp, g_ent = logp, ent  # every guided token and site lies before the answer slot: one pass
+            else:
+                g_logp, g_ent = self._score_sequences(with_stop, media)
+        redo = [b for b, span in enumerate(spans) if span is not None and b not in answer]
+        if redo:  # the gold answer was not what was generated: teacher-force it
+            logp, _ = self._score_sequences([seqs[b] for b in redo], [media[b] for b in redo])
+            answer.update({b: logp[k, spans[b][0]:spans[b][1]] for k, b in enumerate(redo)})
         guided: list[dict] = [{n: None for n in self.guided_ids} for _ in rows]
         for (b, name, j), idx in zip(found, sites):
             h = mean_or_none([float(g_ent[b, i]) for i in idx])
             if h is not None:
                 guided[b][name] = {"entropy": h, "prob": math.exp(float(g_logp[b, j]))}
-        p_star = [None if span is None else math.exp(sum(float(logp[b, j]) for j in range(*span)))
-                  for b, span in enumerate(spans)]
+        p_star = [math.exp(sum(answer[b].tolist())) if b in answer else None for b in range(len(rows))]
         return guided, p_star
 
     def _log_mean(self, name: str, values: Sequence[float]) -> None:
