@@ -33,8 +33,9 @@ answer needs the gold answer teacher-forced, which no TRL pass contains: one ext
 over those traces alone (R_mod is 0 for every invalid completion, so nothing else needs it). Both
 ways agree to 1e-5 (``tests/test_grpo.py``); ``modality_statistics(..., from_generation=False)``
 scores everything teacher-forced. The kept logits cost steps x completions x vocabulary floats for the
-length of one generation call (at the 7B's 151,936 tokens, 192 steps and 8 completions: 0.93 GB). With ``alpha = 0`` and ``track_modality = False`` nothing is kept
-or scored (vanilla GRPO, the benchmark's baseline).
+length of one generation call (at the 7B's 151,936 tokens, 192 steps and 8 completions: 0.93 GB).
+With ``alpha = 0`` and ``track_modality = False`` nothing is kept or scored (vanilla GRPO, the
+benchmark's baseline).
 
 Which distribution. TRL's fused head divides the logits by the sampling ``temperature``; every shipped
 profile samples at 1.0, where H_m and p_m are those of the raw distribution, as in prediction.
