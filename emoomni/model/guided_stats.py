@@ -118,16 +118,22 @@ def teacher_forced_hidden(model: Any, inputs: Mapping[str, Any], seq_ids: torch.
     return out.last_hidden_state
 
 
+def _target_logp_and_entropy(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row of ``(rows, vocab)`` logits: the log-probability of its target and the distribution's entropy (float32)."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    p = logp.exp()
+    entropy = -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1)
+    return logp.gather(-1, targets[:, None].to(logp.device)).squeeze(-1), entropy
+
+
 def _project(model: Any, rows: torch.Tensor, targets: torch.Tensor, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probability of each target and the entropy of each row's full next-token distribution (float32)."""
     head = unwrap_thinker(model).get_output_embeddings()
     logps, ents = [], []
     for s in range(0, rows.shape[0], chunk):
-        logits = head(rows[s:s + chunk]).float()
-        logp = torch.log_softmax(logits, dim=-1)
-        p = logp.exp()
-        ents.append(-torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1))
-        logps.append(logp.gather(-1, targets[s:s + chunk, None].to(logp.device)).squeeze(-1))
+        logp, entropy = _target_logp_and_entropy(head(rows[s:s + chunk]), targets[s:s + chunk])
+        logps.append(logp)
+        ents.append(entropy)
     if not logps:
         empty = rows.new_zeros(0, dtype=torch.float32)
         return empty, empty
@@ -148,13 +154,9 @@ def generation_scores(logits: Sequence[torch.Tensor], tokens: torch.Tensor, temp
     """
     if len(logits) != tokens.size(1):
         raise ValueError(f"{len(logits)} steps of logits for {tokens.size(1)} generated tokens")
-    logps, ents = [], []
-    for step, scores in enumerate(logits):
-        logp = torch.log_softmax(scores.float() / temperature, dim=-1)
-        p = logp.exp()
-        ents.append(-torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1))
-        logps.append(logp.gather(-1, tokens[:, step, None].to(logp.device)).squeeze(-1))
-    return torch.stack(logps, 1), torch.stack(ents, 1)
+    steps = [_target_logp_and_entropy(scores.float() / temperature, tokens[:, step])
+             for step, scores in enumerate(logits)]
+    return torch.stack([lp for lp, _ in steps], 1), torch.stack([h for _, h in steps], 1)
 
 
 def _modality(name: str) -> str:
