@@ -251,6 +251,47 @@ def test_completion_stats_equal_the_separate_passes(omni, data, after_answer):
         assert a["n_tokens"] == b["n_tokens"] and abs(a["logp"] - b["logp"]) < TOL * abs(b["logp"])
 
 
+def test_statistics_read_off_generation_equal_the_teacher_forced_pass(omni, data, monkeypatch):
+    """With generate's logits, H_m, p_m and p* (of a right and of a wrong answer) need no forward pass; only what
+    was never generated (a label's second token, an answer slot the trace did not open) is teacher-forced."""
+    from emoomni.model import guided_stats as gs
+
+    model, processor = omni
+    root, samples = data
+    ids = {k.strip("[]"): v for k, v in guided_token_ids(processor).items()}
+    trace = "<think>\n[vision] a frown\n[audio] a low voice\n[dialogue] hi\n[analysis] {}\n</think>\n<answer>{}</answer>"
+    texts = [trace.format("sad", "sad"), trace.format("happy", "happy"), "[audio] flat, no answer",
+             trace.format("sad", "sad")]
+    golds = ["sad", "sad", "angry", "xylophone"]  # right, wrong, no slot, a label of several tokens
+    targets = [tokenize(processor, t) for t in texts]
+    inputs = omni_inputs(processor, [chat_messages(s, LABELS, root) for s in samples[:4]], True)
+    width, end = inputs["input_ids"].shape[1], targets[0][-1]
+
+    def force(b, seq):  # generation follows the targets; its raw logits are the model's all the same
+        n = seq.size(0) - width
+        return [targets[b][n] if n < len(targets[b]) else end]
+
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=max(map(len, targets)), prefix_allowed_tokens_fn=force,
+                             output_logits=True, return_dict_in_generate=True)
+    comps = out.sequences[:, width:]
+    assert [comps[b, :len(t)].tolist() for b, t in enumerate(targets)] == targets
+    forced = []
+    score = gs._score
+    monkeypatch.setattr(gs, "_score", lambda m, i, seqs, wanted, *a: forced.extend(wanted) or score(m, i, seqs, wanted, *a))
+    for site in ("emitted", "following", "section"):
+        fast, fast_p = completion_stats(model, inputs, comps, ids, golds, processor.tokenizer, site=site,
+                                        logits=out.logits)
+        assert forced and {b for b, _ in forced} == {2, 3}  # the missing slot and the multi-token label only
+        forced.clear()
+        slow, slow_p = completion_stats(model, inputs, comps, ids, golds, processor.tokenizer, site=site)
+        forced.clear()
+        assert sum(f[m] is not None for f in fast for m in f) >= 6
+        assert max(close(a[m], b[m]) for a, b in zip(fast, slow) for m in ids) < TOL
+        for a, b in zip(fast_p, slow_p):
+            assert a["n_tokens"] == b["n_tokens"] and abs(a["logp"] - b["logp"]) < TOL * max(1.0, abs(b["logp"]))
+
+
 def test_answer_slot_reencodes_the_token_holding_the_tags_end():
     class Stub:  # a vocabulary where '>h' is one token, as byte-level BPE can merge it
         pieces = ("<answer", ">h", "appy", "<", "answer", ">", "</think>", "x")

@@ -169,13 +169,14 @@ def _run_batch(model: Any, processor: Any, batch: list[Sample], data_root: str |
     with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(batch_seed)
         out = model.generate(**inputs, generation_config=gc)
-    completion = out[:, inputs["input_ids"].shape[1]:]
+    completion = out.sequences[:, inputs["input_ids"].shape[1]:]
     t1 = time.perf_counter()
     ids = guided_token_ids(processor)
     stops = stop_ids(model) | {int(i) for i in ([gc.eos_token_id] if isinstance(gc.eos_token_id, int)
                                                 else gc.eos_token_id or [])}
     stats, probs = completion_stats(model, inputs, completion, {m: ids[f"[{m}]"] for m in MODALITIES},
-                                    [s.label for s in batch], processor.tokenizer, stops=stops, site=entropy_site)
+                                    [s.label for s in batch], processor.tokenizer, stops=stops, site=entropy_site,
+                                    logits=out.logits)
     t2 = time.perf_counter()
     lengths = completion_lengths(completion, stops)
     texts = decode(processor, [row[:n] for row, n in zip(completion.tolist(), lengths)])
@@ -226,6 +227,7 @@ def predict(model: Any, processor: Any, samples: Sequence[Sample], data_root: st
     if len(todo) < len(samples):
         log.info("resuming %s: %d of %d samples already predicted", out, len(samples) - len(todo), len(samples))
     gc = generation_config(model, processor, max_new_tokens, do_sample, temperature, top_p, top_k)
+    gc.update(output_logits=True, return_dict_in_generate=True)  # the statistics are read off these logits
     out.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()

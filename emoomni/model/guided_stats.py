@@ -9,7 +9,8 @@ before the answer slot (every valid trace). Public API: :func:`guided_stats`, :f
 :func:`p_star`, :func:`completion_stats`; helpers :func:`stop_ids`, :func:`completion_lengths`,
 :func:`extend_position_ids`, :func:`teacher_forced_hidden`, :func:`answer_slot`, and the pieces DyME-GRPO's
 reward pass reuses: :func:`trim_completions`, :func:`first_guided`, :func:`guided_sites`, :func:`answer_slots`,
-:func:`generation_scores` (the same numbers read off the logits generation already computed).
+:func:`generation_scores` and :func:`read_generation` (the same numbers read off the logits generation already
+computed).
 
 Conventions (decided once, tested in ``tests/test_predict.py``):
 
@@ -157,6 +158,28 @@ def generation_scores(logits: Sequence[torch.Tensor], tokens: torch.Tensor, temp
     steps = [_target_logp_and_entropy(scores.float() / temperature, tokens[:, step])
              for step, scores in enumerate(logits)]
     return torch.stack([lp for lp, _ in steps], 1), torch.stack([h for _, h in steps], 1)
+
+
+def read_generation(logits: Sequence[torch.Tensor], generated: torch.Tensor, seqs: Sequence[Sequence[int]],
+                    wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], tuple[float, float]]:
+    """``(b, j) -> (log-probability of seqs[b][j], entropy)`` off ``generate``'s step-``j`` logits, for each
+    wanted position whose prefix ``seqs[b][:j]`` is what row ``b`` generated (its context is then the
+    same as in a teacher-forced pass); the other positions are left out.
+
+    >>> gen = torch.tensor([[5, 6]])
+    >>> read = read_generation([torch.zeros(1, 8)] * 2, gen, [[5, 7]], [(0, 0), (0, 1)])
+    >>> sorted(read), round(math.exp(read[(0, 1)][0]), 3)
+    ([(0, 0), (0, 1)], 0.125)
+    >>> read_generation([torch.zeros(1, 8)] * 2, gen, [[4, 7]], [(0, 1)])
+    {}
+    """
+    rows = generated.tolist()
+    readable = [(b, j) for b, j in wanted if j < len(logits) and list(seqs[b][:j]) == rows[b][:j]]
+    if not readable:
+        return {}
+    logp, ent = _target_logp_and_entropy(torch.stack([logits[j][b] for b, j in readable]),
+                                         torch.tensor([seqs[b][j] for b, j in readable]))
+    return dict(zip(readable, zip(logp.tolist(), ent.tolist())))
 
 
 def _modality(name: str) -> str:
@@ -380,15 +403,21 @@ def answer_probs(model: Any, inputs: Mapping[str, Any], completion_ids: torch.Te
 @torch.no_grad()
 def completion_stats(model: Any, inputs: Mapping[str, Any], completion_ids: torch.Tensor,
                      guided_ids: Mapping[str, int], gold_texts: Sequence[str | None], tokenizer: Any,
-                     stops: set[int] | None = None, chunk: int = 256, site: str = "emitted"
+                     stops: set[int] | None = None, chunk: int = 256, site: str = "emitted",
+                     logits: Sequence[torch.Tensor] | None = None
                      ) -> tuple[list[dict[str, dict[str, float] | None]], list[dict[str, float] | None]]:
-    """:func:`guided_stats` and :func:`answer_probs` together, in one forward pass when possible.
+    """:func:`guided_stats` and :func:`answer_probs` together, in one forward pass when possible, or none.
 
-    Attention is causal, so a guided token that lies inside the kept part of the answer-slot sequence
-    (before ``<answer>``, as in every valid trace) has the same context there as in the completion:
-    its statistics are read from the p* pass. Only when some guided token or entropy-site index lies
-    beyond the cut does a second pass over the completions run. Same conventions and results as the
-    two functions (``site`` as in :func:`guided_stats`, with the tokenizer given).
+    With ``logits``, the raw per-step logits of the ``generate`` call that produced ``completion_ids``
+    (``output_logits=True``), every position whose prefix was generated is read off them
+    (:func:`read_generation`): each guided token and its site, and the gold answer's first token, whose
+    prefix is the trace up to ``<answer`` whatever the model answered. Only what is left (a later token
+    of a multi-token label, an answer slot the model did not open) is teacher-forced. Attention is causal,
+    so a guided token that lies inside the kept part of the answer-slot sequence (before ``<answer>``, as
+    in every valid trace) has the same context there as in the completion: its statistics are read from
+    the p* pass. Only when some guided token or entropy-site index lies beyond the cut does a second
+    pass over the completions run. Same conventions and results as the two functions (``site`` as in
+    :func:`guided_stats`, with the tokenizer given).
     """
     stops = stop_ids(model) if stops is None else stops
     names = {_modality(k): int(v) for k, v in guided_ids.items()}
@@ -397,18 +426,23 @@ def completion_stats(model: Any, inputs: Mapping[str, Any], completion_ids: torc
     found = first_guided(rows, names)
     sites = guided_sites(rows, with_stop, found, list(names.values()), site, tokenizer)
     guided_wanted = _wanted(found, sites)
-    shared = all(i < kept_len[b] for b, i in guided_wanted)
     answer_wanted = [(b, j) for b, span in enumerate(spans) if span is not None for j in range(*span)]
+    g_scores = {} if logits is None else read_generation(logits, completion_ids, with_stop, guided_wanted)
+    a_scores = {} if logits is None else read_generation(logits, completion_ids, seqs, answer_wanted)
+    g_rest = [w for w in guided_wanted if w not in g_scores]
+    a_rest = [w for w in answer_wanted if w not in a_scores]
     pad = _pad(model, tokenizer)
-    if shared:
-        logp, ent = _score(model, inputs, seqs, guided_wanted + answer_wanted, pad, chunk)
-        n = len(guided_wanted)
+    if all(i < kept_len[b] for b, i in g_rest):
+        logp, ent = _score(model, inputs, seqs, g_rest + a_rest, pad, chunk)
+        n = len(g_rest)
         g_logp, g_ent, a_logp = logp[:n], ent[:n], logp[n:]
     else:
-        g_logp, g_ent = _score(model, inputs, with_stop, guided_wanted, pad, chunk)
-        a_logp, _ = _score(model, inputs, seqs, answer_wanted, pad, chunk)
-    scores = dict(zip(guided_wanted, zip(g_logp, g_ent)))
-    return _guided_result(len(rows), names, found, sites, scores), _answer_result(spans, a_logp)
+        g_logp, g_ent = _score(model, inputs, with_stop, g_rest, pad, chunk)
+        a_logp, _ = _score(model, inputs, seqs, a_rest, pad, chunk)
+    g_scores.update(zip(g_rest, zip(g_logp, g_ent)))
+    a_logps = {w: lp for w, (lp, _) in a_scores.items()} | dict(zip(a_rest, a_logp))
+    return (_guided_result(len(rows), names, found, sites, g_scores),
+            _answer_result(spans, [a_logps[w] for w in answer_wanted]))
 
 
 def p_star(model: Any, inputs: Mapping[str, Any], completion_ids: torch.Tensor, gold_texts: Sequence[str | None],
