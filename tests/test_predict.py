@@ -292,6 +292,30 @@ def test_statistics_read_off_generation_equal_the_teacher_forced_pass(omni, data
             assert a["n_tokens"] == b["n_tokens"] and abs(a["logp"] - b["logp"]) < TOL * max(1.0, abs(b["logp"]))
 
 
+def test_generation_with_the_last_position_head_is_unchanged_and_never_projects_the_prompt(omni, data):
+    from emoomni.model.guided_stats import last_position_head
+
+    model, processor = omni
+    root, samples = data
+    inputs = omni_inputs(processor, [chat_messages(s, LABELS, root) for s in samples[:3]], True)
+    shapes = []
+    probe = model.get_output_embeddings().register_forward_hook(lambda m, a, out: shapes.append(tuple(out.shape)))
+    kw = dict(max_new_tokens=6, do_sample=False, output_logits=True, return_dict_in_generate=True)
+    try:
+        with torch.no_grad():
+            plain = model.generate(**inputs, **kw)
+            assert shapes[0][1] == inputs["input_ids"].shape[1]  # without it the prefill projects every position
+            shapes.clear()
+            with last_position_head(model):
+                kept = model.generate(**inputs, **kw)
+    finally:
+        probe.remove()
+    assert {s[1] for s in shapes} == {1}
+    assert torch.equal(plain.sequences, kept.sequences)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain.logits, kept.logits))
+    assert not model.get_output_embeddings()._forward_pre_hooks  # removed on leaving
+
+
 def test_answer_slot_reencodes_the_token_holding_the_tags_end():
     class Stub:  # a vocabulary where '>h' is one token, as byte-level BPE can merge it
         pieces = ("<answer", ">h", "appy", "<", "answer", ">", "</think>", "x")

@@ -32,7 +32,8 @@ from emoomni.data.manifest import Sample
 from emoomni.labels import LABEL_SETS, LabelSet, extract_answer, label_set
 from emoomni.model import audio_in_video, chat_messages, decode, guided_token_ids, omni_inputs, placeholder_ids
 from emoomni.model.entropy_sites import check_site
-from emoomni.model.guided_stats import MODALITIES, completion_lengths, completion_stats, stop_ids
+from emoomni.model.guided_stats import (MODALITIES, completion_lengths, completion_stats, last_position_head,
+                                        stop_ids)
 from emoomni.omnicot import check_order, is_valid
 from emoomni.records import append_lines, checked_fields, load_journal, to_line, write_lines
 
@@ -166,7 +167,8 @@ def _run_batch(model: Any, processor: Any, batch: list[Sample], data_root: str |
     inputs = inputs.to(device)
     batch_seed = zlib.crc32(f"{seed}:{batch[0].id}".encode())
     t0 = time.perf_counter()
-    with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with (torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
+          last_position_head(model)):
         torch.manual_seed(batch_seed)
         out = model.generate(**inputs, generation_config=gc)
     completion = out.sequences[:, inputs["input_ids"].shape[1]:]

@@ -1,16 +1,17 @@
 """Exact guided-token statistics (H_m, p_m) and the gold-answer probability p*, shared by prediction and DyME-GRPO.
 
-Each statistic comes from one teacher-forced forward pass over ``prompt + completion`` (p*: over
-``prompt + completion prefix + gold``): the backbone runs once and the LM head projects only the
-rows that are needed (the positions that generated a guided token, or that predict the gold
-answer's tokens), in tiles of ``chunk`` rows, so no ``(batch, time, vocab)`` logits are ever
-materialised. :func:`completion_stats` gets both from a single pass whenever every guided token lies
-before the answer slot (every valid trace). Public API: :func:`guided_stats`, :func:`answer_probs`,
-:func:`p_star`, :func:`completion_stats`; helpers :func:`stop_ids`, :func:`completion_lengths`,
-:func:`extend_position_ids`, :func:`teacher_forced_hidden`, :func:`answer_slot`, and the pieces DyME-GRPO's
-reward pass reuses: :func:`trim_completions`, :func:`first_guided`, :func:`guided_sites`, :func:`answer_slots`,
-:func:`generation_scores` and :func:`read_generation` (the same numbers read off the logits generation already
-computed).
+Each statistic is read off the logits ``generate`` already computed wherever the scored token's prefix
+is what was generated (:func:`read_generation`, :func:`generation_scores`), else it comes from one
+teacher-forced forward pass over ``prompt + completion`` (p*: over ``prompt + completion prefix + gold``):
+the backbone runs once and the LM head projects only the rows that are needed, in tiles of ``chunk``
+rows, so no ``(batch, time, vocab)`` logits are ever materialised. :func:`completion_stats` gets both
+from a single pass whenever every guided token lies before the answer slot (every valid trace).
+
+Public API: :func:`guided_stats`, :func:`answer_probs`, :func:`p_star`, :func:`completion_stats`; helpers
+:func:`stop_ids`, :func:`completion_lengths`, :func:`extend_position_ids`, :func:`teacher_forced_hidden`,
+:func:`answer_slot`, :func:`last_position_head` (generation without the prefill's full logit matrix), and
+the pieces DyME-GRPO's reward pass reuses: :func:`trim_completions`, :func:`first_guided`,
+:func:`guided_sites`, :func:`answer_slots`, :func:`generation_scores`.
 
 Conventions (decided once, tested in ``tests/test_predict.py``):
 
@@ -45,7 +46,8 @@ p* (see :func:`answer_probs`) follows the same distribution convention; its own 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -67,6 +69,22 @@ def unwrap_thinker(model: Any) -> Any:
     if hasattr(model, "get_base_model"):
         model = model.get_base_model()
     return model
+
+
+@contextmanager
+def last_position_head(model: Any) -> Iterator[Any]:
+    """Within the block the LM head projects only each row's last position, all that ``generate`` reads.
+
+    The thinker has no ``logits_to_keep``, so a prefill would otherwise make a (rows, prompt, vocabulary)
+    logit matrix: 9 GiB in bf16 for 8 completions of a 12 s clip's prompt at the 7B's vocabulary. Every
+    decoding step's input has one position already, so nothing generated changes.
+    """
+    head = unwrap_thinker(model).get_output_embeddings()
+    handle = head.register_forward_pre_hook(lambda _, args: (args[0][:, -1:], *args[1:]))
+    try:
+        yield model
+    finally:
+        handle.remove()
 
 
 def stop_ids(model: Any) -> set[int]:

@@ -21,8 +21,8 @@ from trl.trainer.utils import pad
 
 from emoomni.model import decode, guided_token_ids
 from emoomni.model.entropy_sites import check_site, mean_or_none
-from emoomni.model.guided_stats import (answer_slots, first_guided, generation_scores, guided_sites, trim_completions,
-                                        unwrap_thinker)
+from emoomni.model.guided_stats import (answer_slots, first_guided, generation_scores, guided_sites, last_position_head,
+                                        trim_completions, unwrap_thinker)
 from emoomni.train.advantages import alpha_advantage_share, constant_task_fraction
 from emoomni.train.lora import merged_token_rows
 from emoomni.train.media_rows import collate_media, omni_rows, rope_positions
@@ -79,7 +79,7 @@ class DymeGRPOTrainer(GRPOTrainer):
                                           generation_kwargs=self.generation_kwargs,
                                           gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs
                                           ) as unwrapped,
-              torch.no_grad(), merged_token_rows(unwrapped),
+              torch.no_grad(), merged_token_rows(unwrapped), last_position_head(unwrapped),
               self._dist.summon_full_params(self.model_wrapped, recurse=False)):
             for idx in (g for g in groups if g):
                 ids = [rows[i]["input_ids"] for i in idx]
