@@ -278,11 +278,12 @@ def test_statistics_read_off_generation_equal_the_teacher_forced_pass(omni, data
     assert [comps[b, :len(t)].tolist() for b, t in enumerate(targets)] == targets
     forced = []
     score = gs._score
-    monkeypatch.setattr(gs, "_score", lambda m, i, seqs, wanted, *a: forced.extend(wanted) or score(m, i, seqs, wanted, *a))
+    monkeypatch.setattr(gs, "_score", lambda m, i, seqs, wanted, *a: (wanted and forced.append(i["input_ids"].shape[0]))
+                        or score(m, i, seqs, wanted, *a))
     for site in ("emitted", "following", "section"):
         fast, fast_p = completion_stats(model, inputs, comps, ids, golds, processor.tokenizer, site=site,
                                         logits=out.logits)
-        assert forced and {b for b, _ in forced} == {2, 3}  # the missing slot and the multi-token label only
+        assert forced == [2]  # one pass, over the missing slot's row and the multi-token label's only
         forced.clear()
         slow, slow_p = completion_stats(model, inputs, comps, ids, golds, processor.tokenizer, site=site)
         forced.clear()
@@ -314,6 +315,29 @@ def test_generation_with_the_last_position_head_is_unchanged_and_never_projects_
     assert torch.equal(plain.sequences, kept.sequences)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain.logits, kept.logits))
     assert not model.get_output_embeddings()._forward_pre_hooks  # removed on leaving
+
+
+def test_selected_rows_are_the_inputs_of_those_chats_alone(omni, data):
+    from emoomni.model.inputs import select_rows
+
+    model, processor = omni
+    root, samples = data
+    chats = [chat_messages(s, LABELS, root) for s in samples[:5]]  # row 2 is a plain video: per-sample positions
+    batch = omni_inputs(processor, chats, True)
+    assert "position_ids" in batch
+    for rows in ([1, 3], [4], [0, 1, 3, 4]):  # audio-in-video rows: the same inputs as built for them alone
+        alone, picked = omni_inputs(processor, [chats[r] for r in rows], True), select_rows(model.config, batch, rows)
+        for key, value in alone.items():
+            if key == "input_features":  # padded to the batch's longest clip: equal where the mask keeps them
+                keep = alone["feature_attention_mask"].bool()
+                assert torch.equal(value.transpose(1, 2)[keep], picked[key][:, :, :value.shape[2]].transpose(1, 2)[keep])
+            elif key != "feature_attention_mask":
+                assert torch.equal(torch.as_tensor(value), torch.as_tensor(picked[key])), (rows, key)
+    comps = pad_right([tokenize(processor, "[vision] a frown [audio] low")] * 5, processor.tokenizer.pad_token_id)
+    ids = {k.strip("[]"): v for k, v in guided_token_ids(processor).items()}
+    whole = guided_stats(model, batch, comps, ids)
+    part = guided_stats(model, select_rows(model.config, batch, [0, 2, 4]), comps[[0, 2, 4]], ids)
+    assert max(close(whole[r][m], part[k][m]) for k, r in enumerate([0, 2, 4]) for m in ids) < TOL
 
 
 def test_answer_slot_reencodes_the_token_holding_the_tags_end():

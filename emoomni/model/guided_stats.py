@@ -53,6 +53,7 @@ from typing import Any
 import torch
 
 from emoomni.model.entropy_sites import check_site, mean_or_none, site_indices, tag_start
+from emoomni.model.inputs import select_rows
 
 MODALITIES = ("vision", "audio")
 ANSWER_TAG = "<answer>"
@@ -430,7 +431,8 @@ def completion_stats(model: Any, inputs: Mapping[str, Any], completion_ids: torc
     (``output_logits=True``), every position whose prefix was generated is read off them
     (:func:`read_generation`): each guided token and its site, and the gold answer's first token, whose
     prefix is the trace up to ``<answer`` whatever the model answered. Only what is left (a later token
-    of a multi-token label, an answer slot the model did not open) is teacher-forced. Attention is causal,
+    of a multi-token label, an answer slot the model did not open) is teacher-forced, in a pass over the
+    rows that hold it (:func:`emoomni.model.inputs.select_rows`). Attention is causal,
     so a guided token that lies inside the kept part of the answer-slot sequence (before ``<answer>``, as
     in every valid trace) has the same context there as in the completion: its statistics are read from
     the p* pass. Only when some guided token or entropy-site index lies beyond the cut does a second
@@ -450,13 +452,20 @@ def completion_stats(model: Any, inputs: Mapping[str, Any], completion_ids: torc
     g_rest = [w for w in guided_wanted if w not in g_scores]
     a_rest = [w for w in answer_wanted if w not in a_scores]
     pad = _pad(model, tokenizer)
+    rows_left = sorted({b for b, _ in g_rest + a_rest})
+    part = list(range(len(rows))) if logits is None or len(rows_left) == len(rows) else rows_left
+    if len(part) < len(rows):  # only the rows with something left take the pass
+        inputs = select_rows(unwrap_thinker(model).config, inputs, part)
+    at = {b: k for k, b in enumerate(part)}
+    g_sub, a_sub = [(at[b], j) for b, j in g_rest], [(at[b], j) for b, j in a_rest]
+    p_seqs, p_with_stop = [seqs[b] for b in part], [with_stop[b] for b in part]
     if all(i < kept_len[b] for b, i in g_rest):
-        logp, ent = _score(model, inputs, seqs, g_rest + a_rest, pad, chunk)
+        logp, ent = _score(model, inputs, p_seqs, g_sub + a_sub, pad, chunk)
         n = len(g_rest)
         g_logp, g_ent, a_logp = logp[:n], ent[:n], logp[n:]
     else:
-        g_logp, g_ent = _score(model, inputs, with_stop, g_rest, pad, chunk)
-        a_logp, _ = _score(model, inputs, seqs, a_rest, pad, chunk)
+        g_logp, g_ent = _score(model, inputs, p_with_stop, g_sub, pad, chunk)
+        a_logp, _ = _score(model, inputs, p_seqs, a_sub, pad, chunk)
     g_scores.update(zip(g_rest, zip(g_logp, g_ent)))
     a_logps = {w: lp for w, (lp, _) in a_scores.items()} | dict(zip(a_rest, a_logp))
     return (_guided_result(len(rows), names, found, sites, g_scores),

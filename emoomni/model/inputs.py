@@ -212,6 +212,59 @@ def omni_inputs(processor: Any, batch_messages: Sequence[Sequence[dict]], add_ge
     return inputs
 
 
+def _media_counts(config: Any, row: Sequence[int]) -> tuple[int, int, int]:
+    """Videos, images and audio tracks in one row of prompt ids (an audio-in-video clip counts in both).
+
+    >>> from types import SimpleNamespace as NS
+    >>> c = NS(vision_start_token_id=1, audio_start_token_id=2, video_token_index=3, image_token_index=4)
+    >>> _media_counts(c, [0, 1, 2, 3, 3, 9, 1, 4, 0, 2, 9])
+    (1, 1, 2)
+    """
+    videos = images = 0
+    for k, t in enumerate(row):
+        if t == config.vision_start_token_id:
+            kind = next((u for u in row[k + 1:] if u != config.audio_start_token_id), None)
+            videos += kind == config.video_token_index
+            images += kind == config.image_token_index
+    return videos, images, row.count(config.audio_start_token_id)
+
+
+def select_rows(config: Any, inputs: Any, rows: Sequence[int]) -> dict[str, Any]:
+    """The prompt inputs of ``rows`` alone, from a batch made by :func:`omni_inputs`: their ids and masks with the
+    left padding no chosen row needs removed, and their own video frames, images and audio features.
+
+    ``config`` is the thinker's (its token ids tell each row's media apart). The model reads the chosen rows
+    exactly as it reads them in the whole batch; audio features keep the batch's padded length, which
+    their mask hides.
+    """
+    ids = inputs["input_ids"]
+    counts = [_media_counts(config, r) for r in ids.tolist()]
+    width = int(inputs["attention_mask"][list(rows)].sum(1).max()) if len(rows) else 0
+    out: dict[str, Any] = {"input_ids": ids[list(rows), ids.shape[1] - width:],
+                           "attention_mask": inputs["attention_mask"][list(rows), ids.shape[1] - width:]}
+    if inputs.get("position_ids") is not None:
+        out["position_ids"] = inputs["position_ids"][:, list(rows), ids.shape[1] - width:]
+    for kind, (grid, pixels, per_item) in {0: ("video_grid_thw", "pixel_values_videos", ("video_second_per_grid",)),
+                                           1: ("image_grid_thw", "pixel_values", ())}.items():
+        if grid not in inputs:
+            continue
+        items = [i for r in rows for i in range(sum(c[kind] for c in counts[:r]), sum(c[kind] for c in counts[:r + 1]))]
+        ends = inputs[grid].prod(-1).cumsum(0).tolist()
+        spans = [(ends[i - 1] if i else 0, ends[i]) for i in items]
+        out[pixels] = torch.cat([inputs[pixels][a:b] for a, b in spans]) if spans else inputs[pixels][:0]
+        out[grid] = inputs[grid][items]
+        out.update({k: inputs[k][items] for k in per_item if k in inputs})
+    if "input_features" in inputs:
+        tracks = [i for r in rows for i in range(sum(c[2] for c in counts[:r]), sum(c[2] for c in counts[:r + 1]))]
+        out["input_features"] = inputs["input_features"][tracks]
+        out["feature_attention_mask"] = inputs["feature_attention_mask"][tracks]
+    unknown = [k for k, v in inputs.items() if k not in out and isinstance(v, torch.Tensor)]
+    if unknown:
+        raise ValueError(f"select_rows does not know how to split {unknown}")
+    out.update({k: v for k, v in inputs.items() if k not in out})
+    return out
+
+
 def assistant_labels(processor: Any, input_ids: torch.Tensor) -> torch.Tensor:
     """Labels for the last assistant turn only: its tokens up to and including ``<|im_end|>``; -100 elsewhere."""
     tok = processor.tokenizer
