@@ -452,9 +452,8 @@ def completion_stats(model: Any, inputs: Mapping[str, Any], completion_ids: torc
     g_rest = [w for w in guided_wanted if w not in g_scores]
     a_rest = [w for w in answer_wanted if w not in a_scores]
     pad = _pad(model, tokenizer)
-    rows_left = sorted({b for b, _ in g_rest + a_rest})
-    part = list(range(len(rows))) if logits is None or len(rows_left) == len(rows) else rows_left
-    if len(part) < len(rows):  # only the rows with something left take the pass
+    part = list(range(len(rows))) if logits is None else sorted({b for b, _ in g_rest + a_rest})
+    if 0 < len(part) < len(rows):  # only the rows with something left take the pass
         inputs = select_rows(unwrap_thinker(model).config, inputs, part)
     at = {b: k for k, b in enumerate(part)}
     g_sub, a_sub = [(at[b], j) for b, j in g_rest], [(at[b], j) for b, j in a_rest]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from itertools import accumulate
 from types import SimpleNamespace
 from typing import Any
 
@@ -237,25 +238,28 @@ def select_rows(config: Any, inputs: Any, rows: Sequence[int]) -> dict[str, Any]
     exactly as it reads them in the whole batch; audio features keep the batch's padded length, which
     their mask hides.
     """
-    ids = inputs["input_ids"]
+    ids, rows = inputs["input_ids"], list(rows)
     counts = [_media_counts(config, r) for r in ids.tolist()]
-    width = int(inputs["attention_mask"][list(rows)].sum(1).max()) if len(rows) else 0
-    out: dict[str, Any] = {"input_ids": ids[list(rows), ids.shape[1] - width:],
-                           "attention_mask": inputs["attention_mask"][list(rows), ids.shape[1] - width:]}
+    starts = [[0, *accumulate(c[kind] for c in counts)] for kind in range(3)]  # each row's first item, per kind
+
+    def owned(kind: int) -> list[int]:
+        return [i for r in rows for i in range(starts[kind][r], starts[kind][r + 1])]
+
+    width = int(inputs["attention_mask"][rows].sum(1).max()) if rows else 0
+    out: dict[str, Any] = {"input_ids": ids[rows, ids.shape[1] - width:],
+                           "attention_mask": inputs["attention_mask"][rows, ids.shape[1] - width:]}
     if inputs.get("position_ids") is not None:
-        out["position_ids"] = inputs["position_ids"][:, list(rows), ids.shape[1] - width:]
-    for kind, (grid, pixels, per_item) in {0: ("video_grid_thw", "pixel_values_videos", ("video_second_per_grid",)),
-                                           1: ("image_grid_thw", "pixel_values", ())}.items():
-        if grid not in inputs:
-            continue
-        items = [i for r in rows for i in range(sum(c[kind] for c in counts[:r]), sum(c[kind] for c in counts[:r + 1]))]
-        ends = inputs[grid].prod(-1).cumsum(0).tolist()
-        spans = [(ends[i - 1] if i else 0, ends[i]) for i in items]
-        out[pixels] = torch.cat([inputs[pixels][a:b] for a, b in spans]) if spans else inputs[pixels][:0]
-        out[grid] = inputs[grid][items]
-        out.update({k: inputs[k][items] for k in per_item if k in inputs})
+        out["position_ids"] = inputs["position_ids"][:, rows, ids.shape[1] - width:]
+    for kind, grid, pixels, per_item in ((0, "video_grid_thw", "pixel_values_videos", ("video_second_per_grid",)),
+                                         (1, "image_grid_thw", "pixel_values", ())):
+        if grid in inputs:
+            ends = [0, *inputs[grid].prod(-1).cumsum(0).tolist()]
+            items = owned(kind)
+            out[pixels] = torch.cat([inputs[pixels][ends[i]:ends[i + 1]] for i in items] or [inputs[pixels][:0]])
+            out[grid] = inputs[grid][items]
+            out.update({k: inputs[k][items] for k in per_item if k in inputs})
     if "input_features" in inputs:
-        tracks = [i for r in rows for i in range(sum(c[2] for c in counts[:r]), sum(c[2] for c in counts[:r + 1]))]
+        tracks = owned(2)
         out["input_features"] = inputs["input_features"][tracks]
         out["feature_attention_mask"] = inputs["feature_attention_mask"][tracks]
     unknown = [k for k, v in inputs.items() if k not in out and isinstance(v, torch.Tensor)]
