@@ -18,9 +18,10 @@
 # next-token entropy H_m at the `[vision]` and `[audio]` guided tokens, weighted by
 # w_m = (p_m / H_m) / sum_j (p_j / H_j), and fades as the policy grows sure of the gold answer (p*).
 # Here it runs on TRL's `GRPOTrainer`, subclassed so that the clip's video and audio reach both
-# generation and the policy-loss forward pass, and so that H_m, p_m and p* come from one no-grad
-# pass of the current policy through TRL's own chunked log-prob and entropy computation
-# (`emoomni.train.grpo`). With `alpha = 0` the same code is vanilla GRPO. The policy starts from the
+# generation and the policy-loss forward pass, and so that H_m, p_m and p* are read off the logits
+# generation already computed; a no-grad pass of the current policy through TRL's own chunked
+# log-prob computation scores only what was never generated, the gold answer of a trace that answered
+# otherwise (`emoomni.train.grpo`). With `alpha = 0` the same code is vanilla GRPO. The policy starts from the
 # SFT OmniCoT model of notebook 03 (merged into its base, which is also the KL reference).
 
 # %% tags=["parameters"]
