@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from emoomni import config, stages
 from emoomni.data.manifest import read_manifest
 from emoomni.evaluate.predict import generation_config
 from emoomni.labels import label_set
@@ -49,7 +50,7 @@ def largest_difference(fast: tuple, slow: tuple) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="a trained thinker directory (an SFT model's merged/)")
-    ap.add_argument("--data", default="runs/default/synthemo-ae3735efef8e", help="a SynthEmo set's directory")
+    ap.add_argument("--data", help="a SynthEmo set's directory (default: the default profile's)")
     ap.add_argument("--clips", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--max-new-tokens", type=int, default=192)
@@ -57,7 +58,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    root = Path(args.data)
+    root = Path(args.data) if args.data else stages.synthemo_dir(config.load("default"))
     samples = [s for s in read_manifest(root / "manifest.jsonl", root) if s.split == "test"][:args.clips]
     model, processor = load_omni(args.model)
     labels = label_set("synthemo").labels
