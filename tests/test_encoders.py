@@ -92,3 +92,24 @@ def test_tower_probes_read_the_tokens_the_language_model_gets(tiny, data):
     result = tower_separability(model, processor, samples[:8], samples[8:], root)
     assert set(result) == {"vision", "audio"} and all(set(r) == set(POOLS) for r in result.values())
     assert all(0.0 <= a <= 1.0 for r in result.values() for a in r.values())
+
+
+def test_clips_processed_once_each_give_the_batch_s_patches_and_tokens(tiny, data):
+    import torch
+
+    from emoomni.model import load_omni
+    from emoomni.model.inputs import video_size
+    from emoomni.train.encoders import video_tokens, vision_inputs
+
+    root, samples = data
+    model, processor = load_omni(tiny)
+    clips = [load_video(str(root / s.video), 4.0) for s in samples[:3]]
+    batch = processor.video_processor(videos=clips, size=video_size(processor, 112), do_sample_frames=False,
+                                      return_tensors="pt")
+    items = vision_inputs(processor, iter(clips), 112)
+    assert torch.equal(torch.cat([x for x, _ in items]), batch["pixel_values_videos"])
+    assert torch.equal(torch.cat([g for _, g in items]), batch["video_grid_thw"])
+    with torch.no_grad():
+        whole = model.get_video_features(batch["pixel_values_videos"], batch["video_grid_thw"]).pooler_output
+        whole = torch.cat(list(whole)) if not torch.is_tensor(whole) else whole
+        assert torch.equal(torch.cat(list(video_tokens(model, processor, items))), whole)
