@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,3 +92,53 @@ def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     except av.error.FFmpegError as e:
         raise MediaError(f"{path}: corrupt or unreadable media ({type(e).__name__}: {e})") from None
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+
+
+class DecodedCache:
+    """Decoded media kept in memory up to ``limit`` bytes, least recently used out first; callers get copies.
+
+    A file's entry is keyed by its path, size and modification time and by how it was decoded, so an edited
+    file is decoded again; a file that fails to decode is never cached (the error repeats).
+
+    >>> import numpy as np
+    >>> cache, calls = DecodedCache(limit=16), []
+    >>> make = lambda: calls.append(1) or np.zeros(8, np.uint8)
+    >>> a = cache.get(("a",), make); a[0] = 9; b = cache.get(("a",), make)
+    >>> len(calls), int(b[0]), cache.bytes
+    (1, 0, 8)
+    >>> _ = cache.get(("b",), make), cache.get(("c",), make)  # 24 bytes > 16: "a" goes
+    >>> sorted(k[0] for k in cache.entries), cache.bytes
+    (['b', 'c'], 16)
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.bytes = limit, 0
+        self.entries: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+
+    def get(self, key: Hashable, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """A copy of the array cached under ``key``, made (and cached, when it fits) on a miss."""
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            return self.entries[key].copy()
+        value = make()
+        if self.limit > 0 and value.nbytes <= self.limit:
+            self.entries[key] = value.copy()
+            self.bytes += value.nbytes
+            while self.bytes > self.limit:
+                self.bytes -= self.entries.popitem(last=False)[1].nbytes
+        return value
+
+
+DECODED = DecodedCache(int(float(os.environ.get("EMOOMNI_MEDIA_CACHE_MB", "1024")) * 2 ** 20))
+"""The process's decoded media (:func:`emoomni.model.inputs.load_video`, ``load_audio``): training epochs and the
+many prediction passes over the same clips decode each once. ``EMOOMNI_MEDIA_CACHE_MB`` sets its size (default
+1024; 0 turns it off)."""
+
+
+def file_key(path: str | Path, *how: Hashable) -> tuple:
+    """A cache key for a file as it is now (path, size, modification time) and how it is decoded."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise MediaError(f"{path}: file not found or unreadable ({type(e).__name__})") from None
+    return (str(path), st.st_size, st.st_mtime_ns, *how)

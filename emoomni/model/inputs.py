@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from emoomni.media import MediaError, read_audio, read_frames
+from emoomni.media import DECODED, MediaError, file_key, read_audio, read_frames
 
 SAMPLE_RATE = 16000
 
@@ -74,12 +74,18 @@ def sample_frames(frames: np.ndarray, native_fps: float | None, fps: float, fact
 
 
 def load_video(path: str, fps: float, factor: int = 2) -> np.ndarray:
-    """Decode a video's frames, (frames, height, width, 3) uint8, sampled at about ``fps``."""
-    return sample_frames(read_frames(path), _native_fps(path), fps, factor)
+    """Decode a video's frames, (frames, height, width, 3) uint8, sampled at about ``fps`` (kept in :data:`DECODED`)."""
+    return DECODED.get(file_key(path, "video", fps, factor),
+                       lambda: sample_frames(read_frames(path), _native_fps(path), fps, factor))
 
 
 def load_audio(path: str) -> np.ndarray:
-    """Decode a file's first audio stream as mono float32 at 16 kHz."""
+    """Decode a file's first audio stream as mono float32 at 16 kHz (kept in :data:`DECODED`)."""
+    return DECODED.get(file_key(path, "audio", SAMPLE_RATE), lambda: _audio(path))
+
+
+def _audio(path: str) -> np.ndarray:
+    """The decoded audio of :func:`load_audio`, refused when it holds no samples."""
     wav = read_audio(path, SAMPLE_RATE)
     if wav.size == 0:
         raise MediaError(f"{path}: the audio stream decodes to no samples")
