@@ -51,10 +51,11 @@ Decisions.
   :func:`emoomni.model.load_omni`. Checkpoints every ``save_steps`` make a killed run resume; a
   finished run with the same settings and data is reused.
 
-Cost and what it buys (default profile, 2-core CPU, measured alone): 2,200 face clips rendered (about
-110 s), the encoder phase 286 s (1,200 vision steps, 400 audio steps), the language phase (6,400 rows,
-400 steps of 16) 89 s, the descriptions (2 epochs of 300 clips, 2,000 face clips, 300 voices and 120
-language rows; 680 steps of 8) 244 s: 729 s in all, over the 8 minutes asked. :func:`cue_recognition`
+Cost and what it buys (default profile, 2-core CPU, measured alone): 2,200 face clips rendered and the
+models loaded (about 110 s), the encoder phase 276 s (the face clips decoded and processed once, 1,200
+vision steps, 400 audio steps), the language phase (6,400 rows, 400 steps of 16) 89 s, the descriptions
+(2 epochs of 300 clips, 2,000 face clips, 300 voices and 120 language rows; 680 steps of 8, every clip
+decoded once: :data:`emoomni.media.DECODED`) 209 s: 687 s in all, over the 8 minutes asked. :func:`cue_recognition`
 on the first 120 test clips: the face cue 89.2 %, the voice 86.7 %, the words 93.3 % (chance 17 %).
 With the encoders' mean-and-maximum probe alone (600 vision steps) the same stages read 63.3, 80.0
 and 94.2 %: the face cue then sat in a few of the tower's tokens (see :mod:`emoomni.train.encoders`).
