@@ -2,8 +2,8 @@
 
 Usage: python benchmarks/media_cache.py [--steps 12] [--batch 8] [--repeats 3] [--threads 2]
 
-Runs ``benchmarks/sft_step.py`` (the tiny thinker, 16 SynthEmo clips, so that every clip comes back once
-an epoch) in fresh processes, alternately with ``EMOOMNI_MEDIA_CACHE_MB=0`` (every batch decodes its
+Runs ``benchmarks/sft_step.py`` (the tiny thinker, twice ``--batch`` SynthEmo clips, at least 8, so that every
+clip comes back once an epoch) in fresh processes, alternately with ``EMOOMNI_MEDIA_CACHE_MB=0`` (every batch decodes its
 clips) and with the default cache (:data:`emoomni.media.DECODED`: each clip decoded once per process),
 and prints each run's seconds per step, the medians and their ratio. The trained weights are the same
 either way: the cache hands out copies of the arrays the decoder made (``tests/test_media.py``).
@@ -44,7 +44,7 @@ def main() -> None:
             runs[arm].append(seconds_per_step(mb, args.steps, args.batch, args.threads))
             print(f"repeat {r + 1}, cache {arm}: {runs[arm][-1]:.3f} s/step", flush=True)
     off, on = statistics.median(runs["off"]), statistics.median(runs["on"])
-    print(f"LoRA SFT, tiny thinker, batch {args.batch}, {args.steps} steps over 16 clips, {args.threads} thread(s), "
+    print(f"LoRA SFT, tiny thinker, batch {args.batch}, {args.steps} steps over {max(8, 2 * args.batch)} clips, {args.threads} thread(s), "
           f"median of {args.repeats} interleaved runs: {off:.3f} s/step without the cache, {on:.3f} with it; "
           f"time ratio with/without {on / off:.3f}")
 
