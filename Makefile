@@ -2,6 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= default
+JOBS ?=
 
 .PHONY: setup book notebooks html test test-slow sync clean
 
@@ -9,6 +10,7 @@ setup:
 	bash scripts/setup.sh
 
 notebooks: setup
+	-$(PY) -m emoomni.prefetch --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS))
 	$(PY) -m emoomni.notebooks --profile $(PROFILE)
 
 html:

@@ -46,10 +46,10 @@ def checked_fields(cls: type, d: dict[str, Any], required: Sequence[str] = (), k
 
 
 def write_lines(lines: Iterable[str], path: str | Path) -> Path:
-    """Write JSONL lines atomically (a temporary file renamed into place)."""
+    """Write JSONL lines atomically (a temporary file of this process renamed into place)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two processes writing one file never share it
     tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     tmp.replace(path)
     return path

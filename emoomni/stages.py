@@ -53,7 +53,7 @@ def synthemo_set(params: Params) -> tuple[list[Sample], Path]:
     root = synthemo_dir(params)
     ledger.note("SynthEmo", root, reused=(root / "manifest.jsonl").exists())
     samples = generate(root, s.n_clips, s.seed, s.clip, workers=s.workers)
-    (root / "params.json").write_text(json.dumps(params.snapshot()["synthemo"], indent=1, sort_keys=True, default=str))
+    write_lines([json.dumps(params.snapshot()["synthemo"], indent=1, sort_keys=True, default=str)], root / "params.json")
     return samples, root
 
 
@@ -103,7 +103,7 @@ def omnicot(params: Params):
     result = build(samples, root, out, extractors, verifier, labels, o.batch_size, o.workers)
     export(result.records, samples, root, out, labels)
     ledger.note("OmniCoT", out, reused=not any(result.computed.values()))
-    (out / "params.json").write_text(json.dumps(params.snapshot()["omnicot"], indent=1, sort_keys=True, default=str))
+    write_lines([json.dumps(params.snapshot()["omnicot"], indent=1, sort_keys=True, default=str)], out / "params.json")
     return result, samples, root
 
 
@@ -373,8 +373,14 @@ STYLE_NAMES = {"label": "SFT label only", "freeform": "SFT free-form",
 """The book's names of the SFT models per target style."""
 
 
-def _model_key(params: Params, key: str) -> tuple[str, str | float | None]:
-    """``base``, ``sft[:style]`` or ``grpo[:alpha]`` resolved against the profile: the kind and its style or alpha."""
+def model_key(params: Params, key: str) -> tuple[str, str | float | None]:
+    """``base``, ``sft[:style]`` or ``grpo[:alpha]`` resolved against the profile: the kind and its style or alpha.
+
+    >>> from emoomni import config
+    >>> p = config.load("smoke")
+    >>> model_key(p, "sft"), model_key(p, "grpo:0"), model_key(p, "grpo")
+    (('sft', 'omnicot'), ('grpo', 0.0), ('grpo', 0.1))
+    """
     kind, _, arg = key.partition(":")
     if kind == "base" and not arg:
         return kind, None
@@ -395,7 +401,7 @@ def model_name(params: Params, key: str) -> str:
     >>> [model_name(p, k) for k in ("base", "sft:label", "sft", "grpo:0", "grpo")]
     ['tiny base', 'SFT label only', 'SFT OmniCoT', 'GRPO (alpha = 0)', 'DyME-GRPO (alpha = 0.1)']
     """
-    kind, arg = _model_key(params, key)
+    kind, arg = model_key(params, key)
     if kind == "base":
         return "tiny base" if params.base.model == "tiny" else "base"
     if kind == "sft":
@@ -405,7 +411,7 @@ def model_name(params: Params, key: str) -> str:
 
 def model(params: Params, key: str) -> str | Path:
     """Train (or reuse) the model a key names and return it (a base path or hub id, or an adapter directory)."""
-    kind, arg = _model_key(params, key)
+    kind, arg = model_key(params, key)
     if kind == "base":
         return base_model(params)
     return sft_model(params, str(arg)) if kind == "sft" else grpo_model(params, arg)

@@ -5,10 +5,13 @@ iteration order of a set of strings, a salted ``hash()`` or an unseeded random s
 difference. The fast test builds the tiny tokenizer and the tiny base; the slow one builds the smoke
 profile's stages from empty run roots and compares what they wrote.
 
-Both builds run on one machine with torch's default intra-op thread count. Training is not bitwise
-independent of that count: the audio encoder's LayerNorm weight and bias gradients are reduced per
-thread (about 1e-10 apart between one and two threads), so a machine with another core count, or a
-process that sets another thread count, trains slightly different weights.
+Both builds make the tiny base on one machine with torch's default intra-op thread count, then train
+and predict their SFT and GRPO models in two worker processes of one thread each, as ``make book`` does
+(:mod:`emoomni.prefetch`). Results are not bitwise independent of the thread count: the base's audio
+encoder's LayerNorm weight and bias gradients are reduced per thread (about 1e-10 apart between one and
+two threads), and a matrix product of 5 to 11 rows rounds differently under one and two threads, which
+moves DyME-GRPO's entropies (see :mod:`emoomni.prefetch`). So a machine with another core count trains a
+slightly different base; the models after it are computed with one thread on any machine.
 """
 
 from __future__ import annotations
@@ -77,11 +80,16 @@ def test_tokenizer_and_tiny_base_do_not_follow_the_hash_seed(tmp_path):
 # The smoke profile, built twice from empty run roots.
 
 SMOKE = """
-from emoomni import config, stages
+from emoomni import config, prefetch, stages
+from emoomni.prefetch import Job
 params = config.load("smoke")
-for model, kwargs in (("base", {}), ("sft", {"style": "omnicot"}), ("grpo", {})):
-    stages.predictions(params, model, **kwargs)
+stages.base_model(params)
+failed = prefetch.run([Job("base", params, (("predict", "base", None),)),
+                       Job("sft", params, (("predict", "sft:omnicot", None), ("merge",))),
+                       Job("grpo", params, (("predict", "grpo", None),), after=("sft",))], workers=2)
+assert not failed, failed
 """
+"""The smoke build: the base here, its models in two one-thread worker processes (as ``make book``)."""
 
 TIMINGS = {"seconds", "generate_seconds", "stats_seconds", "step_time", "dyme/stats_seconds", "train_runtime",
            "train_samples_per_second", "train_steps_per_second", "eval_runtime", "eval_samples_per_second",
@@ -89,6 +97,8 @@ TIMINGS = {"seconds", "generate_seconds", "stats_seconds", "step_time", "dyme/st
 """Measured times: fields of records and logs that are wall-clock measurements, not results."""
 ROOT_BOUND = {"data_key"}
 """Hashes of the training rows, which hold absolute media paths: they differ between run roots by design."""
+LOGS = "prefetch-logs"
+"""What the pooled build's workers printed (:func:`emoomni.prefetch.log_path`): output, not results."""
 EVENTS = "events.out.tfevents."
 """TensorBoard event files are named after the time, the host and the process id, and hold wall times."""
 
@@ -127,14 +137,14 @@ def comparable(path: Path, root: Path) -> object:
 def tree(root: Path) -> list[str]:
     """Every file under ``root`` (relative), TensorBoard event files as ``<their folder's parent>/<EVENTS>``."""
     return sorted(str(p.parent.parent.relative_to(root) / EVENTS) if EVENTS in p.name
-                  else str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+                  else str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and LOGS not in p.parts)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_two_smoke_builds_from_empty_runs_are_identical(tmp_path):
     roots = [tmp_path / "a", tmp_path / "b"]  # names of one length: pickled paths keep their size
-    for seed, root in enumerate(roots):  # one after the other, each process with the machine's thread count
+    for seed, root in enumerate(roots):  # one after the other
         finish(run_python(SMOKE, hash_seed=seed, EMOOMNI_RUNS=str(root), EMOOMNI_CACHE=str(root) + "-cache"),
                timeout=1800)
     a, b = roots

@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("train", ("emoomni.train",)),
     ("evaluate", ("emoomni.evaluate",)),
     ("report", ("emoomni.report",)),
-    ("stages", ("emoomni.config", "emoomni.stages", "emoomni.ablation", "emoomni.notebooks", "emoomni.check",
+    ("stages", ("emoomni.config", "emoomni.stages", "emoomni.ablation", "emoomni.notebooks", "emoomni.prefetch", "emoomni.check",
                 "emoomni.rehearsal", "emoomni.cli")),
 )
 

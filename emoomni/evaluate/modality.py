@@ -43,6 +43,7 @@ from emoomni.progress import tqdm
 from emoomni.data.manifest import ManifestError, Sample, SkipReport, resolve_media, write_manifest
 from emoomni.evaluate.predict import Prediction
 from emoomni.media import MediaError, MediaInfo, probe
+from emoomni.records import write_lines
 from emoomni.model import audio_in_video
 from emoomni.train.rewards import modality_weights
 
@@ -240,9 +241,8 @@ def ablate(samples: Sequence[Sample], data_root: str | Path, out_root: str | Pat
             kept.append(out)
     report.kept = len(kept)
     write_manifest(kept, dest_root / "manifest.jsonl")
-    (dest_root / SKIPS).write_text(json.dumps(
-        {"modality": modality, "kept": report.kept, "skipped": [list(x) for x in report.skipped],
-         "excluded": dict(report.excluded)}, indent=1), encoding="utf-8")
+    write_lines([json.dumps({"modality": modality, "kept": report.kept, "skipped": [list(x) for x in report.skipped],
+                             "excluded": dict(report.excluded)}, indent=1)], dest_root / SKIPS)
     if report.skipped:
         log.warning("%s (details in %s)", report.summary(), dest_root / SKIPS)
     return kept, dest_root

@@ -17,6 +17,7 @@ from emoomni.progress import tqdm
 
 from emoomni.data.manifest import Sample, read_manifest, write_manifest
 from emoomni.data.synthemo import design, face, text, voice
+from emoomni.records import write_lines
 
 log = logging.getLogger(__name__)
 GENERATOR_VERSION = 3  # 2: independent pretrain cues; 3: clearer expressions, larger faces, 2x supersampling
@@ -227,8 +228,9 @@ def generate(out_dir: str | Path, n: int, seed: int = 0, config: SynthEmoConfig 
     stamp = out / "synthemo.json"
     if stamp.exists() and json.loads(stamp.read_text())["fingerprint"] != fp:
         raise FileExistsError(f"{out} holds a SynthEmo set of another seed, size or config; choose another directory")
-    stamp.write_text(json.dumps({"fingerprint": fp, "n": n, "seed": seed, "config": asdict(config),
-                                 "version": GENERATOR_VERSION}, indent=1, sort_keys=True))
+    if not stamp.exists():  # written once: processes reading one set at a time never see it half written
+        write_lines([json.dumps({"fingerprint": fp, "n": n, "seed": seed, "config": asdict(config),
+                                 "version": GENERATOR_VERSION}, indent=1, sort_keys=True)], stamp)
     manifest = out / "manifest.jsonl"
     if manifest.exists():
         return read_manifest(manifest, out)
