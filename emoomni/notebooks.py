@@ -227,7 +227,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def record_time(path: Path, name: str, profile: str, seconds: float) -> None:
-    """Keep the latest execution time of each notebook (per profile) in a JSON file beside the outputs."""
+    """Keep the latest execution time of each notebook (per profile) in a JSON file beside the outputs.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "new" / "timings.json"
+    >>> record_time(path, "prefetch", "smoke", 65.94); record_time(path, "00_synthemo.ipynb", "smoke", 14.1)
+    >>> json.loads(path.read_text())
+    {'smoke': {'00_synthemo.ipynb': 14.1, 'prefetch': 65.9}}
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
     times = json.loads(path.read_text()) if path.exists() else {}
     times.setdefault(profile, {})[name] = round(seconds, 1)
     path.write_text(json.dumps(times, indent=1, sort_keys=True))
