@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import graphlib
 import json
 import logging
 import os
@@ -256,6 +257,7 @@ def run(jobs: Sequence[Job], workers: int = 2, expected: float | None = None, st
     unknown = sorted({d for j in jobs for d in j.after} - set(names))
     if unknown:
         raise ValueError(f"jobs wait for jobs that are not in the list: {unknown}")
+    graphlib.TopologicalSorter({j.name: j.after for j in jobs}).prepare()  # raises CycleError on a circle
     if workers <= 1:
         return _run_here(jobs)
     pending, done, failed, started = list(jobs), set(), {}, 0
@@ -266,16 +268,12 @@ def run(jobs: Sequence[Job], workers: int = 2, expected: float | None = None, st
             initargs=(THREADS, os.getpid())) as pool:
         running: dict[Future, tuple[Job, str]] = {}
         while pending or running:
-            for job in [j for j in pending if any(d in failed for d in j.after)]:
-                pending.remove(job)
-                failed[job.name] = "not run: " + ", ".join(d for d in job.after if d in failed) + " failed"
+            _skip_blocked(pending, failed)
             for job in ready(pending, done)[: workers - len(running)]:
                 pending.remove(job)
                 started += 1
                 progress = str(Path(tmp) / f"{started}.json")
                 running[pool.submit(_run_job, job, progress)] = (job, progress)
-            if not running:
-                continue
             finished, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
             for future in finished:
                 job, _ = running.pop(future)
@@ -283,6 +281,8 @@ def run(jobs: Sequence[Job], workers: int = 2, expected: float | None = None, st
                     seconds, error = future.result()
                 except BrokenProcessPool as e:  # a worker was killed (out of memory?): nothing more can run
                     seconds, error = None, f"its worker died ({e})"
+                    failed.update({j.name: "not run: the worker pool broke" for j in pending})
+                    pending.clear()
                 if seconds is None:
                     failed[job.name] = f"{error} (log: {log_path(job)})"
                     log.error("prefetch: %s failed: %s", job.name, failed[job.name])
@@ -300,23 +300,28 @@ def run(jobs: Sequence[Job], workers: int = 2, expected: float | None = None, st
     return failed
 
 
+def _skip_blocked(pending: list[Job], failed: dict[str, str]) -> None:
+    """Move the pending jobs that wait for a failed one to ``failed``, each with the reason."""
+    for job in [j for j in pending if any(d in failed for d in j.after)]:
+        pending.remove(job)
+        failed[job.name] = "not run: " + ", ".join(d for d in job.after if d in failed) + " failed"
+
+
 def _run_here(jobs: Sequence[Job]) -> dict[str, str]:
     """:func:`run` with one worker: every job in this process, in order, its output where this process's goes."""
-    done, failed = set(), {}
-    pending = list(jobs)
-    while pending:
-        job = ready(pending, done)[0] if ready(pending, done) else pending[0]
+    pending, done, failed = list(jobs), set(), {}
+    while True:
+        _skip_blocked(pending, failed)
+        if not pending:
+            return failed
+        job = ready(pending, done)[0]
         pending.remove(job)
-        if any(d in failed for d in job.after):
-            failed[job.name] = "not run: " + ", ".join(d for d in job.after if d in failed) + " failed"
-            continue
         try:
             log.info("prefetch: %-40s %7.1f s", job.name, _steps(job))
             done.add(job.name)
         except Exception as e:
             failed[job.name] = f"{type(e).__name__}: {e}"
             log.exception("prefetch: %s failed", job.name)
-    return failed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import graphlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -99,3 +100,8 @@ def test_a_failed_job_is_reported_with_its_log_and_the_jobs_after_it_are_not_run
         prefetch.run([Job("a", p, (), after=("missing",))])
     with pytest.raises(ValueError, match="repeat"):
         prefetch.run([Job("a", p, ()), Job("a", p, ())])
+    with pytest.raises(graphlib.CycleError):
+        prefetch.run([Job("a", p, (), after=("b",)), Job("b", p, (), after=("a",))])
+    assert prefetch.run([Job("bad", p, (("predict", "lora", None),)), Job("after bad", p, (), after=("bad",))],
+                        workers=1) == {"bad": "ValueError: unknown model 'lora'; use 'base', 'sft', 'sft:<style>', "
+                                              "'grpo' or 'grpo:<alpha>'", "after bad": "not run: bad failed"}
