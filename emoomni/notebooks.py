@@ -25,7 +25,7 @@ from typing import TextIO
 import papermill
 
 from emoomni.paths import REPO_ROOT, shown
-from emoomni.progress import ENV, status_line
+from emoomni.progress import ENV, show, status_line
 from emoomni.progress import read as read_progress
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -158,9 +158,7 @@ class Watcher(threading.Thread):
         while not self.done.wait(1.0):
             if time.monotonic() - last >= every:
                 last = time.monotonic()
-                text = self.line()
-                self.stream.write(f"\r\x1b[2K{text[:200]}" if self.tty else f"{text}\n")
-                self.stream.flush()
+                show(self.stream, self.line())
 
     def stop(self) -> None:
         """Stop and clear the line."""

@@ -40,11 +40,13 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TextIO
 
+import torch
+
 from emoomni import config, stages
 from emoomni.ablation import STUDY_ARMS, rmod_arms, with_seed
 from emoomni.notebooks import EXECUTED_DIR, record_time
 from emoomni.paths import profile_runs
-from emoomni.progress import ENV, bar_text, clock
+from emoomni.progress import ENV, bar_text, clock, show
 from emoomni.progress import read as read_progress
 
 log = logging.getLogger(__name__)
@@ -121,7 +123,7 @@ class _Plan:
     def _step(p: config.Params, key: str, step: tuple[Any, ...]) -> tuple[Any, ...]:
         """A step with the model key filled in, and a prediction's benchmark (None: the profile's) named."""
         if step[0] == "predict":
-            return "predict", key, (step[1:] or (None,))[0] or p.eval.benchmark
+            return "predict", key, step[1] if len(step) > 1 else p.eval.benchmark
         return (step[0], key, *step[1:]) if step[0] in MODEL_STEPS else step
 
 
@@ -169,8 +171,6 @@ def _exit_with_parent(parent: int) -> None:
 
 def _start_worker(threads: int, parent: int) -> None:
     """A worker's set-up: its torch thread count, and an end when the parent dies (at once on Linux)."""
-    import torch
-
     torch.set_num_threads(threads)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -291,10 +291,8 @@ def run(jobs: Sequence[Job], workers: int = 2, expected: float | None = None, st
                     log.info("prefetch: %-40s %7.1f s", job.name, seconds)
             if time.monotonic() - last >= (1.0 if tty else 30.0):
                 last = time.monotonic()
-                text = status(len(done), len(jobs), last - start, expected,
-                              {j.name: read_progress(p) for j, p in running.values()})
-                stream.write(f"\r\x1b[2K{text[:200]}" if tty else f"{text}\n")
-                stream.flush()
+                show(stream, status(len(done), len(jobs), last - start, expected,
+                                    {j.name: read_progress(p) for j, p in running.values()}))
     if tty:
         stream.write("\r\x1b[2K")
     return failed
@@ -326,8 +324,6 @@ def _run_here(jobs: Sequence[Job]) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Compute what the book's notebooks need on a profile, several runs at a time, before they run."""
-    import torch
-
     parser = argparse.ArgumentParser(prog="python -m emoomni.prefetch", description=main.__doc__)
     parser.add_argument("--profile", default="default", help="params/<profile>.yaml (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=1 if torch.cuda.is_available() else min(os.cpu_count() or 1, 8),

@@ -13,7 +13,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tqdm.auto import tqdm as _auto_tqdm
 
@@ -54,6 +54,12 @@ class tqdm(_auto_tqdm):  # noqa: N801 (the name every caller of tqdm knows)
         shown = super().display(*args, **kwargs)
         report(self.desc, self.n, self.total, self.format_dict.get("elapsed"), force=self.n == self.total)
         return shown
+
+
+def show(stream: TextIO, text: str) -> None:
+    """Print a status line: redrawn in place on a terminal, one line each time in a log."""
+    stream.write(f"\r\x1b[2K{text[:200]}" if stream.isatty() else f"{text}\n")
+    stream.flush()
 
 
 def clock(seconds: float | None) -> str:
