@@ -114,8 +114,11 @@ report.accuracy_by_condition(runs, samples)
 # %% [markdown]
 # Does each trace describe what the clip shows? SynthEmo records the cue it drew for each modality;
 # the table gives, over every test clip, how often a `[vision]` or `[audio]` section ends on
-# "suggests" the clip's own cue (chance is about one in six) and how often the `[dialogue]` section
-# quotes the clip's own words; a missing section counts as a miss.
+# "suggests" the clip's own cue (chance is about one in six); the `[dialogue]` section names the words'
+# cue when the sentence it quotes is one of SynthEmo's sentences of that emotion, whatever nouns or
+# names fill it, and the table also gives how often it quotes the clip's words exactly. A missing
+# section counts as a miss. The `[vision]` and `[audio]` sections are learned from OmniCoT's
+# evidence, which names the designed cue for a share of the training clips that notebook 01 shows.
 
 # %%
 report.section_cue_recovery(runs, samples)

@@ -8,7 +8,10 @@
 - dialogue ``transcript``: the manifest transcript; without one, offline ASR with pocketsphinx.
 
 Each evidence text ends with ``Reason: ...`` naming the emotion the modality suggests, as the
-paper's extraction prompts ask. None of them reads a sample's ``meta``.
+paper's extraction prompts ask. None of them reads a described sample's ``meta``. With the ``fit``
+option (:mod:`emoomni.extract.reference_fit`) the vision and audio analysers name the emotion a
+classifier fitted on another split's designed cues reads off the same measured features, instead of
+their hand-written rule or prototype; the description sentences stay the same.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +29,7 @@ from emoomni.data.synthemo.voice import PROSODY
 from emoomni.extract.base import ExtractionError, Extractor, media_path, register
 from emoomni.extract.face_geometry import NoFaceError, describe, expression_change, suggest
 from emoomni.extract.fer_model import detect_faces, fer_probabilities
+from emoomni.extract.reference_fit import FitSpec, fitted_classifier
 from emoomni.extract.separability import acoustic_features
 from emoomni.media import MediaError, read_audio, read_frames
 from emoomni.omnicot import NO_SPEECH
@@ -47,6 +52,14 @@ class SignalVision(Extractor):
 
     modality = "vision"
     name = "signal"
+    classifier = None
+
+    def prepare(self, samples: Sequence[Sample], data_root: Path, cache_dir: Path | None = None) -> None:
+        """With the ``fit`` option: fit the geometry classifier on the reference split (once; cached)."""
+        spec = FitSpec.of(self.options)
+        if spec:
+            self.classifier, self.fit_report = fitted_classifier(spec, "vision", _geometry_features, samples,
+                                                                 Path(data_root), cache_dir, "geometry1")
 
     def describe(self, batch: Sequence[Sample], data_root: Path, labels: Sequence[str]) -> list[str]:
         """One description per sample; ExtractionError when no face is found."""
@@ -62,14 +75,10 @@ class SignalVision(Extractor):
             out.append(self._geometry(frames, path, labels) if use_geometry else self._fer(frames, path, labels))
         return out
 
-    @staticmethod
-    def _geometry(frames: np.ndarray, path: Path, labels: Sequence[str]) -> str:
-        try:
-            change = expression_change(frames)
-        except NoFaceError as e:
-            raise ExtractionError(f"{path}: no face found ({e})") from None
-        emotion = _label_in(labels, suggest(change))
-        return f"{describe(change)} Reason: the expression suggests {emotion}."
+    def _geometry(self, frames: np.ndarray, path: Path, labels: Sequence[str]) -> str:
+        change = _change(frames, path)
+        read = self.classifier.predict(np.array(astuple(change))) if self.classifier else suggest(change)
+        return f"{describe(change)} Reason: the expression suggests {_label_in(labels, read)}."
 
     @staticmethod
     def _fer(frames: np.ndarray, path: Path, labels: Sequence[str]) -> str:
@@ -86,6 +95,41 @@ class SignalVision(Extractor):
         return (f"One face is visible near the {where} of the frame. Its expression reads as {FER_TO_LABEL[ranked[0]]} "
                 f"({probs[ranked[0]]:.0%}), then {second} ({probs[ranked[1]]:.0%}). "
                 f"Reason: the expression suggests {best}.")
+
+
+def _change(frames: np.ndarray, path: Path):
+    """The face geometry's change of expression over ``frames`` (ExtractionError when no face is found)."""
+    try:
+        return expression_change(frames)
+    except NoFaceError as e:
+        raise ExtractionError(f"{path}: no face found ({e})") from None
+
+
+def _geometry_features(sample: Sample, data_root: Path) -> np.ndarray:
+    """The five geometry measures of one clip's change of expression, the vision classifier's features."""
+    path = media_path(sample, data_root, "video")
+    try:
+        frames = read_frames(path)
+    except MediaError as e:
+        raise ExtractionError(str(e)) from None
+    return np.array(astuple(_change(frames, path)))
+
+
+def _audio(sample: Sample, data_root: Path) -> np.ndarray:
+    """One clip's audio track (ExtractionError when it is missing, unreadable or silent)."""
+    path = media_path(sample, data_root, "audio")
+    try:
+        audio = read_audio(path)
+    except MediaError as e:
+        raise ExtractionError(str(e)) from None
+    if audio.size == 0 or np.abs(audio).max() < 1e-3:
+        raise ExtractionError(f"{path}: the audio track is silent")
+    return audio
+
+
+def _acoustic(sample: Sample, data_root: Path) -> np.ndarray:
+    """All acoustic features of one clip (:func:`acoustic_features`), the voice classifier's features."""
+    return acoustic_features(_audio(sample, data_root))
 
 
 def _design_prototypes() -> dict[str, np.ndarray]:
@@ -109,7 +153,12 @@ _FEATURES = ("pitch", "range", "loudness", "rate", "brightness")
 
 def prosody(audio: np.ndarray, sr: int = 16000) -> np.ndarray:
     """Pitch level, pitch range, loudness, speaking rate and brightness of one utterance."""
-    f = acoustic_features(audio, sr)[13:]
+    return prosody_of(acoustic_features(audio, sr))
+
+
+def prosody_of(features: np.ndarray) -> np.ndarray:
+    """The five prosody measures among :func:`acoustic_features`' columns."""
+    f = features[13:]
     # [log q50, IQR, log q90/q10, log rms mean, log rms max, voiced fraction, span, onset rate, log centroid]
     return np.array([f[0], f[2], f[3], f[7], f[8]])
 
@@ -124,9 +173,15 @@ class SignalAudio(Extractor):
 
     modality = "audio"
     name = "signal"
+    classifier = None
 
     def prepare(self, samples: Sequence[Sample], data_root: Path, cache_dir: Path | None = None) -> None:
-        """Compute the baseline (mean and spread of each feature) over up to ``baseline_clips`` samples."""
+        """Compute the baseline (mean and spread of each feature) over up to ``baseline_clips`` samples, and with
+        the ``fit`` option fit the voice classifier on the reference split (each once; cached)."""
+        spec = FitSpec.of(self.options)
+        if spec:
+            self.classifier, self.fit_report = fitted_classifier(spec, "audio", _acoustic, samples, Path(data_root),
+                                                                 cache_dir, "acoustic1")
         n = int(self.options.get("baseline_clips", 200))
         chosen = [s for s in samples if s.audio or s.video][:n]
         ids = hashlib.sha256("\n".join(s.id for s in chosen).encode()).hexdigest()[:12]  # not hash(): salted per process
@@ -157,20 +212,14 @@ class SignalAudio(Extractor):
         mean, std = np.array(self.baseline["mean"]), np.array(self.baseline["std"])
         out = []
         for s in batch:
-            path = media_path(s, data_root, "audio")
-            try:
-                audio = read_audio(path)
-            except MediaError as e:
-                raise ExtractionError(str(e)) from None
-            if audio.size == 0 or np.abs(audio).max() < 1e-3:
-                raise ExtractionError(f"{path}: the audio track is silent")
-            z = (prosody(audio) - mean) / std
-            out.append(self.text(z, labels))
+            features = _acoustic(s, data_root)
+            read = self.classifier.predict(features) if self.classifier else None
+            out.append(self.text((prosody_of(features) - mean) / std, labels, read))
         return out
 
     @staticmethod
-    def text(z: np.ndarray, labels: Sequence[str]) -> str:
-        """Describe baseline z-scores in words and name the nearest prosodic prototype.
+    def text(z: np.ndarray, labels: Sequence[str], read: str | None = None) -> str:
+        """Describe baseline z-scores in words and name ``read``, by default the nearest prosodic prototype.
 
         >>> SignalAudio.text(np.array([-1.5, -1.2, -1.4, -0.9, -0.5]), ["neutral", "sad", "angry"])
         'The voice is low-pitched with a flat, narrow pitch range; it is soft and the speech is slow, with a neutral timbre. Reason: the voice suggests sad.'
@@ -181,9 +230,10 @@ class SignalAudio(Extractor):
                     f"{_word(loud, 'soft', 'of moderate loudness', 'loud')} and the speech is "
                     f"{_word(rate, 'slow', 'at an even pace', 'fast')}, with a "
                     f"{_word(bright, 'dark', 'neutral', 'bright, tense')} timbre.")
-        candidates = {k: v for k, v in PROTOTYPES.items() if _label_in(labels, k) in labels}
-        best = min(candidates, key=lambda k: float(np.sum(WEIGHTS * (candidates[k] - z) ** 2)))
-        return f"{sentence} Reason: the voice suggests {_label_in(labels, best)}."
+        if read is None:
+            candidates = {k: v for k, v in PROTOTYPES.items() if _label_in(labels, k) in labels}
+            read = min(candidates, key=lambda k: float(np.sum(WEIGHTS * (candidates[k] - z) ** 2)))
+        return f"{sentence} Reason: the voice suggests {_label_in(labels, read)}."
 
 
 @register

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from emoomni.data.manifest import Sample
+from emoomni.data.synthemo.text import template_emotion
 from emoomni.metrics import emotion_metrics
 
 
@@ -99,40 +100,46 @@ def section_cue_recovery(runs: Mapping[str, Sequence], samples: Sequence[Sample]
     """How often each trace's ``[vision]``, ``[audio]`` and ``[dialogue]`` sections name the clip's designed cue (percent).
 
     Over every clip with a designed cue for that modality: a ``[vision]`` or ``[audio]`` section names
-    its cue with the phrase "suggests <label>" that the OmniCoT evidence uses, a ``[dialogue]`` section
-    by quoting the clip's transcript word for word (the words carry the cue). A missing section or
-    phrase counts as a miss; the count of sections that have the phrase is given beside.
+    its cue with the phrase "suggests <label>" that the OmniCoT evidence uses; a ``[dialogue]`` section
+    names the words' cue when the sentence it quotes is one of SynthEmo's sentences of that emotion
+    (:func:`emoomni.data.synthemo.text.template_emotion`, whatever its fillers), and is also counted
+    when it quotes the transcript word for word. A missing section or phrase counts as a miss; the
+    count of sections that have the phrase (or a quote) is given beside.
 
     >>> from types import SimpleNamespace as P
-    >>> s = Sample("a", "synthemo", "test", transcript="Go away", meta={"cues": {"vision": "sad", "audio": "angry"}})
-    >>> text = '[vision] it suggests sad. [audio] it suggests happy. [dialogue] The speaker says: "Go away"'
+    >>> s = Sample("a", "synthemo", "test", transcript="I lost the cake.",
+    ...            meta={"cues": {"vision": "sad", "audio": "angry", "text": "sad"}})
+    >>> text = '[vision] it suggests sad. [audio] it suggests happy. [dialogue] The speaker says: "I lost the game."'
     >>> section_cue_recovery({"m": [P(sample_id="a", text=text)]}, [s]).loc["m"].tolist()
-    [100.0, 1.0, 0.0, 1.0, 100.0, 1.0]
+    [100.0, 1.0, 0.0, 1.0, 100.0, 0.0, 1.0]
     """
     by_id = {s.id: s for s in samples}
     rows = {}
     for name, preds in runs.items():
         row = {}
         for section in ("vision", "audio", "dialogue"):
-            hits = total = phrased = 0
+            hits = exact = total = phrased = 0
             for p in preds:
                 sample = by_id.get(p.sample_id)
                 body = re.search(r"\[" + section + r"\]([^\[]*)", p.text)
                 body = body.group(1) if body else ""
                 if section == "dialogue":
-                    if not (sample and sample.transcript):
+                    if not (sample and sample.transcript and "text" in sample.meta.get("cues", {})):
                         continue
                     found = re.search(r'"([^"]*)"', body)
-                    named, wanted = (found.group(1) if found else None), sample.transcript.strip()
+                    quoted = found.group(1) if found else None
+                    hits += quoted is not None and template_emotion(quoted) == sample.meta["cues"]["text"]
+                    exact += quoted is not None and quoted.strip() == sample.transcript.strip()
                 else:
                     if not (sample and section in sample.meta.get("cues", {})):
                         continue
                     found = re.search(r"suggests (\w+)", body)
-                    named, wanted = (found.group(1) if found else None), sample.meta["cues"][section]
+                    hits += found is not None and found.group(1) == sample.meta["cues"][section]
                 total += 1
                 phrased += found is not None
-                hits += named == wanted
             row[f"{section} cue named (%)"] = round(100 * hits / total, 1) if total else float("nan")
+            if section == "dialogue":
+                row["dialogue quoted exactly (%)"] = round(100 * exact / total, 1) if total else float("nan")
             row[f"{section} sections"] = phrased
         rows[name] = row
     return pd.DataFrame(rows).T

@@ -6,6 +6,8 @@ never contain a label word or a synonym of one: the emotion is in what is said, 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 FILLERS = {
@@ -56,3 +58,26 @@ def sentence(emotion: str, rng: np.random.Generator) -> str:
         while "{" + key + "}" in out:
             out = out.replace("{" + key + "}", options[int(rng.integers(len(options)))], 1)
     return out[0].upper() + out[1:] + "."
+
+
+def _pattern(template: str) -> re.Pattern:
+    """A template as a whole-sentence pattern; each filler slot matches any words."""
+    parts = re.split(r"\{\w+\}", template)
+    return re.compile(r"\s*" + r".+?".join(re.escape(x) for x in parts) + r"[.!?]?\s*", re.IGNORECASE)
+
+
+PATTERNS = {e: [_pattern(t) for t in ts] for e, ts in TEMPLATES.items()}
+
+
+def template_emotion(text: str) -> str | None:
+    """The emotion of the one template ``text`` is a sentence of (any fillers), or None (none, or several).
+
+    >>> template_emotion("We might lose the game.")
+    'worried'
+    >>> template_emotion("My friend loved the cake")
+    'happy'
+    >>> template_emotion("The weather is fine.") is None
+    True
+    """
+    found = {e for e, patterns in PATTERNS.items() if any(p.fullmatch(text) for p in patterns)}
+    return found.pop() if len(found) == 1 else None
