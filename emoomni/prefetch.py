@@ -218,6 +218,26 @@ def _run_job(job: Job, progress: str) -> tuple[float | None, str]:
         return None, f"{type(e).__name__}: {e}"
 
 
+def select(jobs: Sequence[Job], pattern: str) -> list[Job]:
+    """The jobs whose name matches ``pattern`` (a regular expression), with every job they wait for.
+
+    >>> from emoomni import config
+    >>> p = config.load("smoke")
+    >>> jobs = [Job("SFT seed 3", p, ()), Job("GRPO seed 3", p, (), after=("SFT seed 3",)), Job("SFT seed 4", p, ())]
+    >>> [j.name for j in select(jobs, "GRPO")]
+    ['SFT seed 3', 'GRPO seed 3']
+    """
+    by_name = {j.name: j for j in jobs}
+    wanted = {j.name for j in jobs if re.search(pattern, j.name)}
+    todo = list(wanted)
+    while todo:
+        for name in by_name[todo.pop()].after:
+            if name not in wanted:
+                wanted.add(name)
+                todo.append(name)
+    return [j for j in jobs if j.name in wanted]
+
+
 def ready(pending: Sequence[Job], done: set[str]) -> list[Job]:
     """The pending jobs whose ``after`` are all done, those that others wait for first.
 
@@ -330,10 +350,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs computed at once, each in a process with one torch thread (default: the cores, "
                              "at most 8, on a CPU; 1 with a GPU: the jobs then run in this process, in order)")
     parser.add_argument("--list", action="store_true", help="print the jobs and what each waits for; run nothing")
+    parser.add_argument("--only", metavar="REGEX", help="only the jobs whose name matches (and those they wait for), "
+                                                        "e.g. --profile study --only 'seed [34]$'")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     params = config.load(args.profile)
-    jobs = book_jobs(params)
+    jobs = select(book_jobs(params), args.only) if args.only else book_jobs(params)
+    if not jobs:
+        parser.error(f"no job matches {args.only!r}; --list shows them")
     if args.list:
         for job in jobs:
             print(f"{job.name}: {', '.join(' '.join(map(str, s)) for s in job.steps)}"
@@ -350,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("prefetch: %d failed; the notebooks that need them will compute them and show the error:\n%s",
                   len(failed), "\n".join(f"  {k}: {v}" for k, v in failed.items()))
         return 1
-    record_time(timings, "prefetch", args.profile, seconds)
+    if not args.only:  # the estimate shown next time is for the whole set
+        record_time(timings, "prefetch", args.profile, seconds)
     return 0
 
 

@@ -105,3 +105,11 @@ def test_a_failed_job_is_reported_with_its_log_and_the_jobs_after_it_are_not_run
     assert prefetch.run([Job("bad", p, (("predict", "lora", None),)), Job("after bad", p, (), after=("bad",))],
                         workers=1) == {"bad": "ValueError: unknown model 'lora'; use 'base', 'sft', 'sft:<style>', "
                                               "'grpo' or 'grpo:<alpha>'", "after bad": "not run: bad failed"}
+
+
+def test_only_lists_the_matching_jobs_with_what_they_wait_for_and_refuses_no_match(capsys):
+    assert prefetch.main(["--profile", "smoke", "--only", r"^GRPO \(alpha = 0\) seed 0$", "--list"]) == 0
+    listed = [line.split(":")[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == ["SFT OmniCoT seed 0", "GRPO (alpha = 0) seed 0"]
+    with pytest.raises(SystemExit):
+        prefetch.main(["--profile", "smoke", "--only", "no such job", "--list"])
