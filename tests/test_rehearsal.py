@@ -64,6 +64,7 @@ def test_the_plan_is_arithmetic_on_the_stored_shapes():
     assert "| sft | 3 s |" in paper_plan.plan_table(rows)
 
 
+@pytest.mark.timeout(1800)  # about 100 s on one thread; over 600 s on a slower 2-core CPU beside other work
 def test_the_rehearsal_runs_every_stage_at_depth_one(tmp_path):
     """The paper profile's three stages at the 7B's widths and vocabulary (about 100 s on one thread)."""
     result = rehearse(1, seconds=[1.0], width=160, height=120, completion=4, work_dir=tmp_path)
