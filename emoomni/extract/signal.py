@@ -67,10 +67,7 @@ class SignalVision(Extractor):
         out = []
         for s in batch:
             path = media_path(s, data_root, "video")
-            try:
-                frames = read_frames(path)
-            except MediaError as e:
-                raise ExtractionError(str(e)) from None
+            frames = _read(read_frames, path)
             use_geometry = method == "geometry" or (method == "auto" and s.dataset == "synthemo")
             out.append(self._geometry(frames, path, labels) if use_geometry else self._fer(frames, path, labels))
         return out
@@ -97,6 +94,14 @@ class SignalVision(Extractor):
                 f"Reason: the expression suggests {best}.")
 
 
+def _read(reader, path: Path) -> np.ndarray:
+    """``reader(path)``, a media error becoming an ExtractionError that names the file."""
+    try:
+        return reader(path)
+    except MediaError as e:
+        raise ExtractionError(str(e)) from None
+
+
 def _change(frames: np.ndarray, path: Path):
     """The face geometry's change of expression over ``frames`` (ExtractionError when no face is found)."""
     try:
@@ -108,20 +113,13 @@ def _change(frames: np.ndarray, path: Path):
 def _geometry_features(sample: Sample, data_root: Path) -> np.ndarray:
     """The five geometry measures of one clip's change of expression, the vision classifier's features."""
     path = media_path(sample, data_root, "video")
-    try:
-        frames = read_frames(path)
-    except MediaError as e:
-        raise ExtractionError(str(e)) from None
-    return np.array(astuple(_change(frames, path)))
+    return np.array(astuple(_change(_read(read_frames, path), path)))
 
 
 def _audio(sample: Sample, data_root: Path) -> np.ndarray:
     """One clip's audio track (ExtractionError when it is missing, unreadable or silent)."""
     path = media_path(sample, data_root, "audio")
-    try:
-        audio = read_audio(path)
-    except MediaError as e:
-        raise ExtractionError(str(e)) from None
+    audio = _read(read_audio, path)
     if audio.size == 0 or np.abs(audio).max() < 1e-3:
         raise ExtractionError(f"{path}: the audio track is silent")
     return audio
