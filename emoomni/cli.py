@@ -277,7 +277,8 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("profile", choices=("paper",), help="the profile rehearsed")
     h.add_argument("--depth", default="1", help="layers per tower and in the language model, or 'full' (default: 1)")
     h.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
-    h.add_argument("--dtype", default="bfloat16", help="weights' dtype (default: %(default)s)")
+    h.add_argument("--dtype", default="auto", help="weights' dtype; auto: bfloat16 on cuda and on CPUs with native "
+                                                 "bfloat16 (AVX-512 BF16 or AMX), float32 on others (default: auto)")
     h.add_argument("--seconds", type=float, nargs="+", default=[3.0, 12.0, 40.0], help="clip lengths (default: 3 12 40)")
     h.add_argument("--size", default="640x360", help="source frame WIDTHxHEIGHT, resized as the 7B reads video "
                                                       "(default: %(default)s)")

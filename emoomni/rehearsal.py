@@ -47,6 +47,21 @@ STAGES = ("sft", "grpo", "predict")
 TRANSCRIPT = "I really did not expect to see you here today, and honestly I do not know what to say about it."
 
 
+def native_dtype(device: str) -> str:
+    """The dtype a rehearsal on ``device`` uses by default: bfloat16 where the hardware computes it natively.
+
+    A CPU without AVX-512 BF16 or AMX emulates bfloat16 matrix products, which there run over a hundred
+    times slower than float32 (0.27 s against 38 s for a 64 x 3584 by 3584 x 18944 product on one AVX2 core).
+
+    >>> native_dtype("cuda"), native_dtype("cpu") in ("bfloat16", "float32")
+    ('bfloat16', True)
+    """
+    if device.startswith("cuda"):
+        return "bfloat16"
+    native = (getattr(torch.cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return "bfloat16" if any(native) else "float32"
+
+
 def make_clip(path: str | Path, seconds: float, width: int = 640, height: int = 360, fps: int = 25,
               sample_rate: int = 16000, seed: int = 0) -> Path:
     """Write an MP4 (H.264 or MPEG-4 video, AAC sound) of a drifting picture and a voiced, pitch-varying sound."""
@@ -265,12 +280,13 @@ def _unload(model: Any) -> Any:
 
 
 def rehearse(depth: int | str | None = 1, seconds: Sequence[float] = (3.0, 12.0, 40.0), width: int = 640,
-             height: int = 360, stages: Sequence[str] = STAGES, dtype: str = "bfloat16", device: str = "cpu",
+             height: int = 360, stages: Sequence[str] = STAGES, dtype: str = "auto", device: str = "cpu",
              num_generations: int = 2, completion: int = 32, profile: str = "paper", work_dir: str | Path | None = None,
              progress: Callable[[str], None] | None = None, stages_up_to: float | None = None) -> Rehearsal:
     """Run the rehearsal (see the module docstring) and return its measurements.
 
-    Clips longer than ``stages_up_to`` seconds (None: no limit) get the token and layout checks only:
+    ``dtype`` "auto" takes :func:`native_dtype`. Clips longer than ``stages_up_to`` seconds (None: no
+    limit) get the token and layout checks only:
     at depth 1 on a 2-core CPU one forward pass of a 40 s clip (13,100 tokens) takes 85 s, and the
     three stages need on the order of twenty of them.
     """
@@ -278,6 +294,7 @@ def rehearse(depth: int | str | None = 1, seconds: Sequence[float] = (3.0, 12.0,
     if bad:
         raise ValueError(f"unknown stage(s) {bad}; choose from {STAGES}")
     say = progress or log.info
+    dtype = native_dtype(device) if dtype == "auto" else dtype
     start = time.perf_counter()
     params = config.load(profile)
     ls = label_set(params.omnicot.label_set)
