@@ -113,3 +113,24 @@ def test_clips_processed_once_each_give_the_batch_s_patches_and_tokens(tiny, dat
         whole = model.get_video_features(batch["pixel_values_videos"], batch["video_grid_thw"]).pooler_output
         whole = torch.cat(list(whole)) if not torch.is_tensor(whole) else whole
         assert torch.equal(torch.cat(list(video_tokens(model, processor, items))), whole)
+
+
+def test_the_towers_learn_the_skill_items_attributes_beside_their_cues(tiny, data, tmp_path):
+    from emoomni.data import synthbench
+
+    root, samples = data
+    plans = [synthbench.plan(i, seed=7) for i in range(40)]
+    synthbench.generate(tmp_path / "skills", 40, seed=7)
+    s = EncoderSettings(audio_steps=80, batch_size=16, learning_rate=3e-3, holdout=0.25, skills=True)
+    out = pretrain_encoders(tiny, samples, root, tmp_path / "enc", s, skills=plans, skills_root=tmp_path / "skills")
+    probes = json.loads((out / "encoders.json").read_text())["probes"]
+    assert set(probes) == {"audio", "audio skills"}  # no vision steps: the pictures' skills are not learned
+    skills = probes["audio skills"]
+    assert skills["n_train"] == 30 and skills["n_held_out"] == 10
+    assert set(skills["held_out_accuracy"]["mean"]) == set(synthbench.SOUND_HEADS)
+    assert skills["final_loss"] < len(s.probes) * 2.0  # from about 2 x (log 4 + log 4 + log 10 + log 18) = 16.6
+    assert skills["held_out_accuracy"]["mean"]["kind"] > 0.5  # chance is 1/4
+    before, after = weights(tiny), weights(out)
+    assert all(k.startswith("audio_tower.") for k in before if not (before[k] == after[k]).all())
+    with pytest.raises(ValueError, match="at least 10 items"):
+        pretrain_encoders(tiny, samples, root, tmp_path / "enc2", s, skills=plans[:5], skills_root=tmp_path / "skills")

@@ -247,6 +247,40 @@ def plan(i: int, seed: int = 0) -> Plan:
     return p
 
 
+IMAGE_HEADS: dict[str, tuple[str, ...]] = {"colour": tuple(COLOURS), "shape": SHAPES, "count": NUMBERS[1:],
+                                           "corner": CORNERS}
+SOUND_HEADS: dict[str, tuple[str, ...]] = {"kind": tuple(SOUND_KINDS), "contour": tuple(CONTOURS),
+                                           "beeps": NUMBERS[1:], "word": (*WORDS, *COLOURS)}
+"""What a picture and a sound show, per attribute its classes: the targets a tower can be taught (:func:`attributes`)."""
+NONE = -100
+"""The class index of an attribute the item does not have (PyTorch's ``ignore_index``)."""
+
+
+def attributes(p: Plan) -> dict[str, dict[str, int]]:
+    """Per medium (``image``, ``sound``) and attribute of :data:`IMAGE_HEADS` / :data:`SOUND_HEADS`, the class index.
+
+    The colour, shape and corner exist for a picture of one shape only; the contour for a tone, the beep
+    count for beeps, the word for speech; an attribute the item lacks is :data:`NONE`.
+
+    >>> a = attributes(plan(0))  # a Colour item: one shape, a distractor sound
+    >>> a["image"]["count"], a["image"]["colour"] >= 0, a["image"]["corner"] >= 0
+    (0, True, True)
+    >>> b = attributes(plan(5))  # a Beep Count item
+    >>> SOUND_HEADS["beeps"][b["sound"]["beeps"]] == plan(5).answer, b["sound"]["word"] == NONE
+    (True, True)
+    """
+    one = p.shapes[0] if len(p.shapes) == 1 else None
+    corner = None if one is None else \
+        f"{'bottom' if one.cy >= SIZE // 2 else 'top'} {'right' if one.cx >= SIZE // 2 else 'left'}"
+    image = {"colour": one.colour if one else None, "shape": one.kind if one else None,
+             "count": NUMBERS[len(p.shapes)], "corner": corner}
+    c = p.clip
+    sound = {"kind": c.kind, "contour": c.contour if c.kind == "tone" else None,
+             "beeps": NUMBERS[c.beeps] if c.kind == "beeps" else None, "word": c.text if c.kind == "speech" else None}
+    return {medium: {k: heads[k].index(v) if v is not None else NONE for k, v in values.items()}
+            for medium, heads, values in (("image", IMAGE_HEADS, image), ("sound", SOUND_HEADS, sound))}
+
+
 # ---- rendering -------------------------------------------------------------------------------------------
 
 

@@ -26,10 +26,16 @@ Audio: the voices of the ``split`` clips (the
 ``pretrain`` split, disjoint from every clip SFT, GRPO or evaluation uses), the last ``holdout`` of
 them kept aside to measure the probe. What the probe reaches on unseen faces and voices is written
 beside the model (``encoders.json``).
+
+Skills (``skills``). General questions ask what a picture or a sound shows, which a tower trained on faces
+and voices alone never needed to keep. With ``skills`` set, every step also gives each tower a batch of
+the pre-training's SynthBench-style items (another seed than the benchmark's) with a probe per pooling
+over their attributes (:func:`emoomni.data.synthbench.attributes`), so the tower learns them beside its cue.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -42,12 +48,14 @@ import numpy as np
 import torch
 
 from emoomni import ledger
+from emoomni.data import synthbench
+from emoomni.data.synthbench import NONE
 from emoomni.data.manifest import Sample, resolve_media
 from emoomni.data.synthemo.design import CLASSES
 from emoomni.model import load_omni
 from emoomni.model.inputs import SAMPLE_RATE, load_audio, load_video, video_size
 from emoomni.progress import tqdm
-from emoomni.settings import key_dict
+from emoomni.settings import key_dict, when_set
 from emoomni.train.runs import source_id
 
 log = logging.getLogger(__name__)
@@ -73,6 +81,10 @@ class EncoderSettings:
     fps: float = 4.0
     """Frame rate of the face clips, as SynthEmo's clips."""
     seed: int = 0
+    skills: bool = when_set(False)
+    """The towers also learn what the pictures and sounds of general questions show (colour, shape, count and
+    corner; sound type, pitch contour, beep count and spoken word), one batch of them beside every batch of
+    cues (:func:`skill_tasks`), as a real Omni model's encoders were pretrained on general images and sounds."""
     probes: tuple[str, ...] = ("mean and max", "mean")
     """The poolings of a clip's output tokens (names in :data:`POOLS`) that each get a throw-away probe, their
     losses summed; the probe on the mean spreads the cue over the tokens (see the module docstring)."""
@@ -160,55 +172,138 @@ def tower(model: Any, modality: str) -> torch.nn.Module:
     return model.model.visual if modality == "vision" else model.model.audio_tower
 
 
-def train_tower(model: Any, processor: Any, modality: str, items: Sequence[Any], labels: Sequence[int],
-                held: Sequence[Any], held_labels: Sequence[int], s: EncoderSettings) -> dict[str, Any]:
-    """Train one tower with a throw-away probe per pooling of ``s.probes`` (losses summed).
+@dataclass
+class Task:
+    """One thing a tower learns with its own probes: inputs, per item a class per head (or :data:`NONE`), held-out items."""
 
-    Returns the final training loss and, per pooling, its probe's held-out accuracy.
+    items: Sequence[Any]
+    targets: torch.Tensor
+    heads: dict[str, int]
+    """Head name -> number of classes, in the order of ``targets``' columns."""
+    held: Sequence[Any]
+    held_targets: torch.Tensor
+    tokens: Callable[[Sequence[Any]], Sequence[torch.Tensor]]
+    """Items -> the tower's output tokens per item."""
+
+
+def _probe_loss(logits: torch.Tensor, targets: torch.Tensor, heads: dict[str, int]) -> torch.Tensor:
+    """Cross-entropy summed over heads (their logits side by side), items without a head's class ignored."""
+    parts = torch.split(logits, list(heads.values()), dim=-1)
+    return sum(torch.nn.functional.cross_entropy(z, targets[:, j], ignore_index=NONE) for j, z in enumerate(parts))
+
+
+def _head_accuracy(logits: torch.Tensor, targets: torch.Tensor, heads: dict[str, int]) -> dict[str, float]:
+    """Per head, the share of the items that have a class whose likeliest class is it."""
+    out = {}
+    for j, (name, z) in enumerate(zip(heads, torch.split(logits, list(heads.values()), dim=-1))):
+        have = targets[:, j] != NONE
+        out[name] = float((z.argmax(-1)[have] == targets[have, j]).float().mean()) if have.any() else float("nan")
+    return out
+
+
+def train_tower(model: Any, modality: str, tasks: dict[str, Task], steps: int, s: EncoderSettings) -> dict[str, Any]:
+    """Train one tower for ``steps`` steps, a batch of every task per step, each task with a throw-away probe per
+    pooling of ``s.probes`` (all losses summed).
+
+    Returns per task its final training loss and, per pooling, its probe's held-out accuracy (per head when
+    the task has several).
     """
-    tokens = (lambda b: video_tokens(model, processor, b)) if modality == "vision" else (lambda b: audio_tokens(model, b))
     h = model.config.text_config.hidden_size
     generator = torch.Generator().manual_seed(s.seed)
     widths = {pool: POOLS[pool](torch.zeros(1, h)).numel() for pool in s.probes}
-    probes = {pool: torch.nn.Sequential(torch.nn.LayerNorm(w), torch.nn.Linear(w, len(CLASSES)))
-              for pool, w in widths.items()}
+    probes = {name: {pool: torch.nn.Sequential(torch.nn.LayerNorm(w), torch.nn.Linear(w, sum(task.heads.values())))
+                     for pool, w in widths.items()} for name, task in tasks.items()}
     encoder = tower(model, modality)
-    optimizer = torch.optim.AdamW([*encoder.parameters(), *(p for probe in probes.values() for p in probe.parameters())],
-                                  lr=s.learning_rate)
-    target = torch.tensor(list(labels))
+    params = [p for per in probes.values() for probe in per.values() for p in probe.parameters()]
+    optimizer = torch.optim.AdamW([*encoder.parameters(), *params], lr=s.learning_rate)
     encoder.train()
-    loss = torch.tensor(float("nan"))
-    for _ in tqdm(range(s.vision_steps if modality == "vision" else s.audio_steps), desc=f"{modality} encoder steps"):
-        idx = torch.randint(len(items), (s.batch_size,), generator=generator)
-        out = tokens([items[i] for i in idx])
-        loss = sum(torch.nn.functional.cross_entropy(probe(pooled(out, pool)), target[idx])
-                   for pool, probe in probes.items())
+    losses = {name: torch.tensor(float("nan")) for name in tasks}
+    for _ in tqdm(range(steps), desc=f"{modality} encoder steps"):
+        for name, task in tasks.items():
+            idx = torch.randint(len(task.items), (s.batch_size,), generator=generator)
+            out = task.tokens([task.items[i] for i in idx])
+            losses[name] = sum(_probe_loss(probe(pooled(out, pool)), task.targets[idx], task.heads)
+                               for pool, probe in probes[name].items())
         optimizer.zero_grad()
-        loss.backward()
+        sum(losses.values()).backward()
         optimizer.step()
     encoder.eval()
+    result = {}
     with torch.no_grad():
-        out = [t for i in range(0, len(held), 32) for t in tokens(held[i:i + 32])]
-        truth = torch.tensor(list(held_labels))
-        accuracy = {pool: float((probe(pooled(out, pool)).argmax(-1) == truth).float().mean()) if out else float("nan")
-                    for pool, probe in probes.items()}
-    return {"final_loss": loss.item(), "held_out_accuracy": accuracy, "n_train": len(items), "n_held_out": len(held)}
+        for name, task in tasks.items():
+            out = [t for i in range(0, len(task.held), 32) for t in task.tokens(task.held[i:i + 32])]
+            accuracy = {pool: _head_accuracy(probe(pooled(out, pool)), task.held_targets, task.heads) if out
+                        else dict.fromkeys(task.heads, float("nan")) for pool, probe in probes[name].items()}
+            if list(task.heads) == ["cue"]:
+                accuracy = {pool: a["cue"] for pool, a in accuracy.items()}
+            result[name] = {"final_loss": losses[name].item(), "held_out_accuracy": accuracy,
+                            "n_train": len(task.items), "n_held_out": len(task.held)}
+    return result
+
+
+def cue_task(items: Sequence[Any], labels: Sequence[int], cut: int, tokens: Callable) -> Task:
+    """The designed cue of face clips or voices as a one-head task: the first ``cut`` items learn, the rest measure."""
+    target = torch.tensor(list(labels))[:, None]
+    return Task(items[:cut], target[:cut], {"cue": len(CLASSES)}, items[cut:], target[cut:], tokens)
+
+
+def skill_tasks(model: Any, processor: Any, plans: Sequence[synthbench.Plan], root: str | Path,
+                holdout: float) -> dict[str, Task]:
+    """The pictures' and sounds' attributes of SynthBench items under ``root`` (:func:`emoomni.data.synthbench.attributes`).
+
+    Item ``i``'s media are ``mm_data/image/<i>.png`` and ``mm_data/audio/<i>.wav``, processed as the
+    benchmark's chat processes them; the last ``holdout`` of the items measure the probes.
+    """
+    from PIL import Image
+
+    root = Path(root)
+    cut = len(plans) - int(round(holdout * len(plans)))
+    attrs = [synthbench.attributes(p) for p in plans]
+    images = []
+    for i in tqdm(range(len(plans)), desc="skill pictures"):
+        with Image.open(root / "mm_data" / "image" / f"{i:04d}.png") as image:
+            ip = processor.image_processor(images=[image.convert("RGB")], return_tensors="pt")
+        images.append((ip["pixel_values"], ip["image_grid_thw"]))
+    sounds = audio_inputs(processor, [load_audio(str(root / "mm_data" / "audio" / f"{i:04d}.wav"))
+                                      for i in range(len(plans))])
+    out = {}
+    for modality, medium, heads, items, tokens in (
+            ("vision", "image", synthbench.IMAGE_HEADS, images, lambda b: image_tokens(model, b)),
+            ("audio", "sound", synthbench.SOUND_HEADS, sounds, lambda b: audio_tokens(model, b))):
+        target = torch.tensor([[a[medium][k] for k in heads] for a in attrs])
+        out[modality] = Task(items[:cut], target[:cut], {k: len(v) for k, v in heads.items()}, items[cut:],
+                             target[cut:], tokens)
+    return out
+
+
+def image_tokens(model: Any, items: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Sequence[torch.Tensor]:
+    """Per processed picture (patches, grid), the vision tower's output tokens: what the language model reads."""
+    grid = torch.cat([g for _, g in items])
+    out = model.get_image_features(torch.cat([x for x, _ in items]), grid)
+    return _per_clip(out.pooler_output, (grid.prod(-1) // model.model.visual.spatial_merge_size ** 2).tolist())
 
 
 def pretrain_encoders(model_dir: str | Path, samples: Sequence[Sample], data_root: str | Path, out_dir: str | Path,
                       settings: EncoderSettings, split: str = "pretrain", faces: Sequence[Sample] = (),
-                      faces_root: str | Path | None = None) -> Path:
+                      faces_root: str | Path | None = None, skills: Sequence[synthbench.Plan] = (),
+                      skills_root: str | Path | None = None) -> Path:
     """Train the towers of ``model_dir`` (see the module docstring) into ``out_dir/model``; cached by settings and data.
 
     ``faces`` (under ``faces_root``) are the face clips of :func:`emoomni.data.synthemo.faces.face_clips`: the
-    first ``settings.faces`` to learn from, the rest to measure the vision tower.
+    first ``settings.faces`` to learn from, the rest to measure the vision tower. ``skills`` are the plans of
+    the SynthBench-style items under ``skills_root`` whose attributes the towers learn beside their cues when
+    ``settings.skills`` is set.
     """
     s, out = settings, Path(out_dir)
     voices = [x for x in samples if x.split == split and x.video]
     if "vision" in s.modalities and len(faces) <= s.faces:
         raise ValueError(f"the vision phase needs more than {s.faces} face clips (some held out), got {len(faces)}")
+    if s.skills and len(skills) < 10:
+        raise ValueError(f"the towers' skills need at least 10 items (some held out), got {len(skills)}")
     meta = {"base_model": source_id(model_dir), "settings": key_dict(s), "voices": [x.id for x in voices],
             "faces": [x.id for x in faces] if "vision" in s.modalities else []}
+    if s.skills:
+        meta["skills"] = hashlib.sha256(repr(list(skills)).encode()).hexdigest()[:16]
     done = out / "model" / META
     if done.exists() and {k: v for k, v in json.loads(done.read_text()).items() if k in meta} == \
             json.loads(json.dumps(meta)):
@@ -217,23 +312,28 @@ def pretrain_encoders(model_dir: str | Path, samples: Sequence[Sample], data_roo
     start = time.perf_counter()
     torch.manual_seed(s.seed)
     model, processor = load_omni(model_dir)
+    extra = skill_tasks(model, processor, skills, skills_root, s.holdout) if s.skills else {}
     result: dict[str, Any] = {}
+    tasks: dict[str, Task] = {}
     if "vision" in s.modalities:
         clips = vision_inputs(processor, (load_video(str(resolve_media(faces_root, x.video)), s.fps)
                                           for x in tqdm(faces, desc="decode faces")), s.frame_size)
         labels = [CLASSES.index(x.meta["cues"]["vision"]) for x in faces]
-        result["vision"] = train_tower(model, processor, "vision", clips[: s.faces], labels[: s.faces],
-                                       clips[s.faces:], labels[s.faces:], s)
-        log.info("vision encoder: %s", result["vision"])
+        tasks["vision"] = cue_task(clips, labels, s.faces, lambda b: video_tokens(model, processor, b))
     if "audio" in s.modalities:
         if not voices:
             raise ValueError(f"no {split!r} clips with a sound track for the audio encoder")
         waves = audio_inputs(processor, [load_audio(str(resolve_media(data_root, x.video))) for x in voices])
         classes = [CLASSES.index(x.meta["cues"]["audio"]) for x in voices]
         cut = len(waves) - int(round(s.holdout * len(waves)))
-        result["audio"] = train_tower(model, processor, "audio", waves[:cut], classes[:cut], waves[cut:],
-                                      classes[cut:], s)
-        log.info("audio encoder: %s", result["audio"])
+        tasks["audio"] = cue_task(waves, classes, cut, lambda b: audio_tokens(model, b))
+    for modality, task in tasks.items():
+        both = {"cue": task, **({"skills": extra[modality]} if modality in extra else {})}
+        trained = train_tower(model, modality, both, s.vision_steps if modality == "vision" else s.audio_steps, s)
+        result[modality] = trained["cue"]
+        if "skills" in trained:
+            result[f"{modality} skills"] = trained["skills"]
+        log.info("%s encoder: %s", modality, trained)
     target = out / "model"
     model.save_pretrained(str(target))
     processor.save_pretrained(str(target))

@@ -271,12 +271,16 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
     if s.single_rows:
         rows += [chat_row(f"{x.id}/face", single_messages(x, faces_root, "vision")) for x in faces[: e.faces]]
         rows += [chat_row(f"{x.id}/voice", single_messages(x, data_root, "audio")) for x in chosen]
+    skills_root = out / f"skills-s{s.skill_seed}-n{s.skill_items}"
+    if e.skills and not s.skill_items:
+        raise ValueError("encoders.skills needs skill_items: the towers learn the attributes of those items")
     if s.skill_items:
-        rows += skill_rows(out / f"skills-s{s.skill_seed}-n{s.skill_items}", s.skill_items, s.skill_seed)
+        rows += skill_rows(skills_root, s.skill_items, s.skill_seed)
     start = Path(tiny_model_dir)
     if e.modalities:
+        plans = [synthbench.plan(i, s.skill_seed) for i in range(s.skill_items)] if e.skills else []
         start = pretrain_encoders(start, samples, data_root, out / "encoders", e, split=s.split, faces=faces,
-                                  faces_root=faces_root)
+                                  faces_root=faces_root, skills=plans, skills_root=skills_root)
     if s.language_samples:
         language = dataclasses.replace(s, per_device_batch_size=s.language_batch_size, epochs=1.0, max_steps=-1)
         text = language_rows(s.language_samples + s.language_replay, s.seed)  # one stream: replay rows come after
