@@ -142,7 +142,8 @@ class OmniBenchStage:
     """SynthBench items to generate."""
     seed: int = 0
     mode: str = "generate"
-    """``generate`` (a reply parsed for the option letter, the paper's protocol) or ``likelihood`` (the likeliest letter)."""
+    """``generate`` (a reply parsed for the option letter, the paper's protocol), ``likelihood`` (the likeliest
+    letter) or ``option`` (the likeliest option text): :data:`emoomni.evaluate.omnibench.MODES`."""
     batch_size: int = 8
     max_new_tokens: int = 16
 

@@ -64,6 +64,8 @@ def test_the_vision_phase_reads_unseen_faces_above_chance_and_moves_only_the_vis
 def test_unknown_probe_poolings_are_refused():
     with pytest.raises(ValueError, match="non-empty list of"):
         EncoderSettings(probes=("median",))
+    with pytest.raises(ValueError, match="vision or audio tower this phase trains"):
+        EncoderSettings(audio_steps=1, skills=("vision",))
 
 
 def test_the_audio_phase_moves_only_the_audio_tower(tiny, data, tmp_path):
@@ -121,7 +123,7 @@ def test_the_towers_learn_the_skill_items_attributes_beside_their_cues(tiny, dat
     root, samples = data
     plans = [synthbench.plan(i, seed=7) for i in range(40)]
     synthbench.generate(tmp_path / "skills", 40, seed=7)
-    s = EncoderSettings(audio_steps=80, batch_size=16, learning_rate=3e-3, holdout=0.25, skills=True)
+    s = EncoderSettings(audio_steps=80, batch_size=16, learning_rate=3e-3, holdout=0.25, skills=("audio",))
     out = pretrain_encoders(tiny, samples, root, tmp_path / "enc", s, skills=plans, skills_root=tmp_path / "skills")
     probes = json.loads((out / "encoders.json").read_text())["probes"]
     assert set(probes) == {"audio", "audio skills"}  # no vision steps: the pictures' skills are not learned

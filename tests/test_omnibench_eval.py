@@ -310,3 +310,25 @@ def test_likelihood_mode_picks_the_likeliest_letter_of_a_full_logits_forward(omn
         assert record["choice"] == expected and record["correct"] == (expected == item.letter)
     with pytest.raises(ValueError, match="mode"):
         answer_questions(model, processor, chosen, root, tmp_path / "x.jsonl", mode="guess")
+
+
+def test_option_mode_picks_the_option_text_likeliest_per_token_as_the_whole_reply(omni, one_thread, bench, tmp_path):
+    from emoomni.model import assistant_labels, omni_inputs
+
+    model, processor = omni
+    root, items = bench
+    chosen = items[:3]
+    records = answer_questions(model, processor, chosen, root, tmp_path / "o.jsonl", batch_size=3, mode="option")
+    for item, record in zip(chosen, records):
+        scores = []
+        for option in item.options:  # one reply at a time, no padding
+            chat = [*question_messages(item, root), {"role": "assistant", "content": [{"type": "text", "text": option}]}]
+            inputs = omni_inputs(processor, [chat], add_generation_prompt=False)
+            labels = assistant_labels(processor, inputs["input_ids"])[0, 1:]
+            with torch.no_grad():
+                logp = torch.log_softmax(model(**inputs).logits[0, :-1].float(), -1)
+            kept = labels != -100
+            scores.append(float(logp[kept].gather(-1, labels[kept][:, None]).mean()))
+        expected = "ABCD"[max(range(len(scores)), key=scores.__getitem__)]
+        assert record["choice"] == expected and record["reply"] == f"{expected} (likeliest option)"
+        assert record["correct"] == (expected == item.letter)

@@ -139,6 +139,10 @@ def test_general_questions_join_the_descriptions_answered_by_letter_and_unlike_t
     plans = [synthbench.plan(i, 7) for i in range(10)]
     assert [json.loads(r["messages"])[-1]["content"][0]["text"] for r in rows] == [
         "ABCD"[p.options.index(p.answer)] for p in plans]
+    options = skill_rows(tmp_path / "pre" / "skills-s7-n10", 10, 7, answer="option")
+    assert [json.loads(r["messages"])[-1]["content"][0]["text"] for r in options] == [p.answer for p in plans]
+    with pytest.raises(ValueError, match="'letter' or 'option'"):
+        skill_rows(tmp_path / "pre" / "skills-s7-n10", 10, 7, answer="word")
     content = lambda p: (p.question, p.answer, p.shapes, p.clip)  # noqa: E731
     bench = [content(synthbench.plan(i, 0)) for i in range(100)]
     assert not any(content(p) in bench for p in plans)

@@ -28,7 +28,7 @@ from emoomni.data.manifest import ManifestError
 from emoomni.data.omnibench import LETTERS, BenchItem, question_messages
 from emoomni.evaluate.predict import generation_config
 from emoomni.media import MediaError
-from emoomni.model import decode, omni_inputs
+from emoomni.model import assistant_labels, decode, omni_inputs
 from emoomni.model.guided_stats import completion_lengths, stop_ids, teacher_forced_hidden
 from emoomni.records import append_lines, checked_fields, load_journal, to_line, write_lines
 
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 MAX_PIXELS = 1280 * 28 * 28
 """Images larger than this many pixels are scaled down before the processor (aspect kept)."""
+MODES = ("generate", "likelihood", "option")
+"""How an answer is read: a parsed reply, the likeliest first letter, the likeliest option text (:func:`answer_questions`)."""
 MEDIA_ERRORS = (MediaError, ManifestError, OSError, Image.DecompressionBombError)
 """Exceptions that mean an item's media cannot be read (recorded per item, not raised)."""
 
@@ -212,6 +214,27 @@ def _likeliest_letters(model: Any, processor: Any, inputs: Any, batch: Sequence[
     return [LETTERS[int(torch.argmax(row[letter_ids[:len(s.options)]]))] for row, s in zip(logits, batch)]
 
 
+def _likeliest_options(model: Any, processor: Any, chats: Sequence[list[dict]], batch: Sequence[BenchItem]) -> list[str]:
+    """Per item, the letter of the option whose text, as the whole reply, has the highest mean log-probability per token."""
+    rows = [[*chat, {"role": "assistant", "content": [{"type": "text", "text": option}]}]
+            for chat, s in zip(chats, batch) for option in s.options]
+    inputs = omni_inputs(processor, rows, add_generation_prompt=False, padding_side="right")
+    inputs = inputs.to(next(model.parameters()).device)
+    labels = assistant_labels(processor, inputs["input_ids"])[:, 1:]
+    labels[inputs["attention_mask"][:, 1:] == 0] = -100
+    with torch.no_grad():
+        logits = model(**inputs).logits[:, :-1].float()
+    logp = torch.log_softmax(logits, -1).gather(-1, labels.clamp(min=0)[..., None])[..., 0]
+    mask = labels != -100
+    score = ((logp * mask).sum(-1) / mask.sum(-1)).tolist()
+    out, k = [], 0
+    for s in batch:
+        n = len(s.options)
+        out.append(LETTERS[max(range(n), key=lambda j: score[k + j])])
+        k += n
+    return out
+
+
 def _run_batch(model: Any, processor: Any, batch: list[BenchItem], data_root: str | Path, gc: Any,
                max_pixels: int | None, mode: str = "generate") -> list[BenchAnswer]:
     """Answer one batch; items whose media fail get error records and the rest are answered together."""
@@ -233,7 +256,11 @@ def _run_batch(model: Any, processor: Any, batch: list[BenchItem], data_root: st
                 records[s.id] = _error(s, e)
         good = [s for s in good if s.id not in records]
         inputs = _inputs(processor, [chats[s.id] for s in good]) if good else None
-    if inputs is not None and mode == "likelihood":
+    if inputs is not None and mode == "option":
+        for s, letter in zip(good, _likeliest_options(model, processor, [chats[s.id] for s in good], good)):
+            records[s.id] = BenchAnswer(s.id, s.task_type, f"{letter} (likeliest option)", letter, s.letter,
+                                        letter == s.letter)
+    elif inputs is not None and mode == "likelihood":
         inputs = inputs.to(next(model.parameters()).device)
         for s, letter in zip(good, _likeliest_letters(model, processor, inputs, good)):
             records[s.id] = BenchAnswer(s.id, s.task_type, f"{letter} (likeliest letter)", letter, s.letter,
@@ -262,7 +289,9 @@ def answer_questions(model: Any, processor: Any, samples: Sequence[BenchItem], d
 
     ``mode`` is ``generate`` (the paper's protocol: a greedy reply, parsed for the option letter) or
     ``likelihood`` (the option letter the model finds likeliest as the first token of its reply, for a
-    model never taught to answer multiple-choice questions, such as the embedded default's tiny one).
+    model never taught to answer multiple-choice questions) or ``option`` (the option whose text, as the
+    whole reply, has the highest mean log-probability per token: the cloze scoring of small language
+    models, which asks the model to name what it perceives, not to bind it to a letter).
 
     Each record is a dict: ``sample_id``, ``task_type``, ``reply``, ``choice`` (the parsed letter or None),
     ``gold`` (the answer's letter), ``correct`` and ``error`` (None, or why the item's media could not be
@@ -275,8 +304,8 @@ def answer_questions(model: Any, processor: Any, samples: Sequence[BenchItem], d
         raise ValueError("item ids must be unique")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if mode not in ("generate", "likelihood"):
-        raise ValueError(f"mode must be 'generate' or 'likelihood', got {mode!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     out = Path(out_path)
     done: dict[str, BenchAnswer] = {}
     if out.exists():

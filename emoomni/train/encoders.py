@@ -28,7 +28,7 @@ them kept aside to measure the probe. What the probe reaches on unseen faces and
 beside the model (``encoders.json``).
 
 Skills (``skills``). General questions ask what a picture or a sound shows, which a tower trained on faces
-and voices alone never needed to keep. With ``skills`` set, every step also gives each tower a batch of
+and voices alone never needed to keep. Every step also gives each tower named in ``skills`` a batch of
 the pre-training's SynthBench-style items (another seed than the benchmark's) with a probe per pooling
 over their attributes (:func:`emoomni.data.synthbench.attributes`), so the tower learns them beside its cue.
 """
@@ -81,10 +81,11 @@ class EncoderSettings:
     fps: float = 4.0
     """Frame rate of the face clips, as SynthEmo's clips."""
     seed: int = 0
-    skills: bool = when_set(False)
-    """The towers also learn what the pictures and sounds of general questions show (colour, shape, count and
-    corner; sound type, pitch contour, beep count and spoken word), one batch of them beside every batch of
-    cues (:func:`skill_tasks`), as a real Omni model's encoders were pretrained on general images and sounds."""
+    skills: tuple[str, ...] = when_set(())
+    """The towers (``vision``, ``audio``) that also learn what the pictures and sounds of general questions show
+    (colour, shape, count and corner; sound type, pitch contour, beep count and spoken word), one batch of them
+    beside every batch of cues (:func:`skill_tasks`), as a real Omni model's encoders were pretrained on
+    general images and sounds."""
     probes: tuple[str, ...] = ("mean and max", "mean")
     """The poolings of a clip's output tokens (names in :data:`POOLS`) that each get a throw-away probe, their
     losses summed; the probe on the mean spreads the cue over the tokens (see the module docstring)."""
@@ -93,6 +94,9 @@ class EncoderSettings:
         unknown = [p for p in self.probes if p not in POOLS]
         if unknown or not self.probes:
             raise ValueError(f"encoder probes must be a non-empty list of {sorted(POOLS)}, got {list(self.probes)}")
+        if not set(self.skills) <= set(self.modalities):
+            raise ValueError(f"encoder skills are learned by a vision or audio tower this phase trains ({self.modalities}), "
+                             f"got {list(self.skills)}")
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -248,7 +252,7 @@ def cue_task(items: Sequence[Any], labels: Sequence[int], cut: int, tokens: Call
 
 
 def skill_tasks(model: Any, processor: Any, plans: Sequence[synthbench.Plan], root: str | Path,
-                holdout: float) -> dict[str, Task]:
+                holdout: float, modalities: Sequence[str] = ("vision", "audio")) -> dict[str, Task]:
     """The pictures' and sounds' attributes of SynthBench items under ``root`` (:func:`emoomni.data.synthbench.attributes`).
 
     Item ``i``'s media are ``mm_data/image/<i>.png`` and ``mm_data/audio/<i>.wav``, processed as the
@@ -259,17 +263,20 @@ def skill_tasks(model: Any, processor: Any, plans: Sequence[synthbench.Plan], ro
     root = Path(root)
     cut = len(plans) - int(round(holdout * len(plans)))
     attrs = [synthbench.attributes(p) for p in plans]
-    images = []
-    for i in tqdm(range(len(plans)), desc="skill pictures"):
+    images, sounds = [], []
+    for i in tqdm(range(len(plans)) if "vision" in modalities else [], desc="skill pictures"):
         with Image.open(root / "mm_data" / "image" / f"{i:04d}.png") as image:
             ip = processor.image_processor(images=[image.convert("RGB")], return_tensors="pt")
         images.append((ip["pixel_values"], ip["image_grid_thw"]))
-    sounds = audio_inputs(processor, [load_audio(str(root / "mm_data" / "audio" / f"{i:04d}.wav"))
-                                      for i in range(len(plans))])
+    if "audio" in modalities:
+        sounds = audio_inputs(processor, [load_audio(str(root / "mm_data" / "audio" / f"{i:04d}.wav"))
+                                          for i in range(len(plans))])
     out = {}
     for modality, medium, heads, items, tokens in (
             ("vision", "image", synthbench.IMAGE_HEADS, images, lambda b: image_tokens(model, b)),
             ("audio", "sound", synthbench.SOUND_HEADS, sounds, lambda b: audio_tokens(model, b))):
+        if modality not in modalities:
+            continue
         target = torch.tensor([[a[medium][k] for k in heads] for a in attrs])
         out[modality] = Task(items[:cut], target[:cut], {k: len(v) for k, v in heads.items()}, items[cut:],
                              target[cut:], tokens)
@@ -291,8 +298,8 @@ def pretrain_encoders(model_dir: str | Path, samples: Sequence[Sample], data_roo
 
     ``faces`` (under ``faces_root``) are the face clips of :func:`emoomni.data.synthemo.faces.face_clips`: the
     first ``settings.faces`` to learn from, the rest to measure the vision tower. ``skills`` are the plans of
-    the SynthBench-style items under ``skills_root`` whose attributes the towers learn beside their cues when
-    ``settings.skills`` is set.
+    the SynthBench-style items under ``skills_root`` whose attributes the towers of ``settings.skills`` learn
+    beside their cues.
     """
     s, out = settings, Path(out_dir)
     voices = [x for x in samples if x.split == split and x.video]
@@ -312,7 +319,7 @@ def pretrain_encoders(model_dir: str | Path, samples: Sequence[Sample], data_roo
     start = time.perf_counter()
     torch.manual_seed(s.seed)
     model, processor = load_omni(model_dir)
-    extra = skill_tasks(model, processor, skills, skills_root, s.holdout) if s.skills else {}
+    extra = skill_tasks(model, processor, skills, skills_root, s.holdout, s.skills) if s.skills else {}
     result: dict[str, Any] = {}
     tasks: dict[str, Task] = {}
     if "vision" in s.modalities:

@@ -168,16 +168,20 @@ def single_messages(sample: Sample, data_root: str | Path, modality: str, cue: s
     return messages
 
 
-def skill_rows(root: str | Path, n: int, seed: int) -> list[dict[str, str]]:
-    """``n`` SynthBench questions of ``seed`` as chat rows answered with the option letter, their media under ``root``.
+def skill_rows(root: str | Path, n: int, seed: int, answer: str = "letter") -> list[dict[str, str]]:
+    """``n`` SynthBench questions of ``seed`` as chat rows, their media under ``root``.
 
     They ask what the benchmark asks (OmniBench's chat, :func:`emoomni.data.omnibench.question_messages`) about
-    other pictures and sounds; the items are generated once and read back afterwards.
+    other pictures and sounds, answered with the option's ``letter`` or its text (``option``); the items are
+    generated once and read back afterwards.
     """
+    if answer not in ("letter", "option"):
+        raise ValueError(f"skill answers are 'letter' or 'option', got {answer!r}")
     root = Path(root)
     items = omnibench.index(root)[0] if (root / synthbench.ITEMS_FILE).exists() else synthbench.generate(root, n, seed)
     return [chat_row(f"skill/{seed}/{item.id}", [*omnibench.question_messages(item, root),
-                                                 {"role": "assistant", "content": [{"type": "text", "text": item.letter}]}])
+                                                 {"role": "assistant", "content": [{"type": "text", "text":
+                                                     item.letter if answer == "letter" else item.answer}]}])
             for item in items[:n]]
 
 
@@ -247,6 +251,9 @@ class PretrainSettings(TrainerSettings):
     without): mixed into the descriptions with frozen towers, these rows teach no skill and cost perception."""
     skill_seed: int = when_set(1000)
     """The seed of those items; SynthBench, the benchmark, draws its items from seed 0."""
+    skill_answer: str = when_set("letter")
+    """How the skill rows answer: the option's ``letter`` or its text (``option``, read back by
+    ``omnibench.mode: option``)."""
 
 
 def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], data_root: str | Path,
@@ -275,7 +282,7 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
     if e.skills and not s.skill_items:
         raise ValueError("encoders.skills needs skill_items: the towers learn the attributes of those items")
     if s.skill_items:
-        rows += skill_rows(skills_root, s.skill_items, s.skill_seed)
+        rows += skill_rows(skills_root, s.skill_items, s.skill_seed, s.skill_answer)
     start = Path(tiny_model_dir)
     if e.modalities:
         plans = [synthbench.plan(i, s.skill_seed) for i in range(s.skill_items)] if e.skills else []
