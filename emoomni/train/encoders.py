@@ -31,6 +31,11 @@ Skills (``skills``). General questions ask what a picture or a sound shows, whic
 and voices alone never needed to keep. Every step also gives each tower named in ``skills`` a batch of
 the pre-training's SynthBench-style items (another seed than the benchmark's) with a probe per pooling
 over their attributes (:func:`emoomni.data.synthbench.attributes`), so the tower learns them beside its cue.
+Measured on the default profile with 1,500 items of seed 1000, both towers learning them (300 held out):
+the audio tower reads the sound's kind, pitch contour, beep count and word on every held-out item and its
+voice probe stays at 85 % (88 % without); the vision tower reads the colour of 99 %, the count of 75 %,
+the corner of 77 % and the shape of 32 %, and its face probe falls from 92.0 to 69.5 % (mean and
+maximum): the two-block, 64-wide tower cannot hold both, so the default's vision tower learns faces only.
 """
 
 from __future__ import annotations

@@ -245,10 +245,13 @@ class PretrainSettings(TrainerSettings):
     encoder phase, frames only, and every clip's sound alone."""
     skill_items: int = when_set(0)
     """General questions joining the descriptions (:func:`skill_rows`): SynthBench items of ``skill_seed`` (colour,
-    shape, counting, position, pitch, beeps, sound type, the spoken word), each answered with its option letter.
-    Measured on the default profile with 2,000 items: SynthBench 30 % against 29 % without them (chance 25 %),
-    and the base then read the face, voice and words of 30, 56 and 33 % of 120 test clips (63, 80 and 94 %
-    without): mixed into the descriptions with frozen towers, these rows teach no skill and cost perception."""
+    shape, counting, position, pitch, beeps, sound type, the spoken word), answered as ``skill_answer`` says.
+    Measured on the default profile (``benchmarks/base_skills.py``; the base without them: SynthBench 22 %
+    by letter, 25 % by option text; face, voice and words read on 80.0, 87.5 and 87.5 % of 120 test clips):
+    1,500 letter rows with both towers learning the skills, 25 / 32 % and 40.8 / 70.0 / 83.3 %; 1,500 option
+    rows with the audio tower learning them, 46 % by option text (the sound questions answered, the pictures
+    and the spoken word not) and 67.5 / 69.2 / 60.8 %; 500 such rows, 33 % and 85.0 / 63.3 / 88.3 %. Every
+    variant costs perception, so the default has none."""
     skill_seed: int = when_set(1000)
     """The seed of those items; SynthBench, the benchmark, draws its items from seed 0."""
     skill_answer: str = when_set("letter")
