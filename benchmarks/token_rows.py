@@ -2,6 +2,8 @@
 
 Usage: python benchmarks/token_rows.py [--tokens 32] [--batch 2] [--seconds 3] [--repeats 3] [--depth 1]
 
+The model is bfloat16 where the CPU computes it natively, float32 elsewhere (:func:`emoomni.rehearsal.native_dtype`).
+
 Builds the Qwen2.5-Omni-7B thinker at ``--depth`` (every width and the 152,064-word vocabulary, as
 ``emoomni rehearse paper`` does), wraps it in the adapter GRPO trains (LoRA plus the guided tokens'
 embedding and lm_head rows), and generates greedily from a ``--seconds`` clip, ``--batch`` copies,
@@ -25,7 +27,7 @@ from emoomni.data.manifest import Sample
 from emoomni.labels import label_set
 from emoomni.model import chat_messages, omni_inputs
 from emoomni.model.paper_thinker import build_paper_thinker
-from emoomni.rehearsal import TRANSCRIPT, make_clip
+from emoomni.rehearsal import TRANSCRIPT, make_clip, native_dtype
 from emoomni.train.lora import lora_model, merged_token_rows
 from emoomni.train.settings import LoRASettings
 
@@ -38,7 +40,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--depth", default="1")
     args = ap.parse_args()
-    model, processor = build_paper_thinker(args.depth)
+    model, processor = build_paper_thinker(args.depth, dtype=native_dtype("cpu"))  # emulated bfloat16 is 140x slower
     model = lora_model(model, processor, LoRASettings())
     model.eval()
     labels = label_set("mer2023").labels
@@ -48,7 +50,7 @@ def main() -> None:
         sample = Sample("clip", "bench", "train", video="clip.mp4", audio=None, transcript=TRANSCRIPT, label=labels[0])
         inputs = omni_inputs(processor, [chat_messages(sample, labels, root)] * args.batch,
                              add_generation_prompt=True, fps=2.0, size=None)
-    inputs = {k: v.to(torch.bfloat16) if torch.is_tensor(v) and v.is_floating_point() else v
+    inputs = {k: v.to(model.dtype) if torch.is_tensor(v) and v.is_floating_point() else v
               for k, v in inputs.items()}
     times: dict[str, list[float]] = {"unmerged": [], "merged": []}
     outputs = {}
