@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections import Counter
 from pathlib import Path
 
 import yaml
 
 from emoomni import config, stages
+from emoomni.evaluate.omnibench import accuracy_by_task
 
 
 def overrides(pairs: list[str]) -> dict:
@@ -51,13 +51,9 @@ def main() -> None:
     base = stages.base_model(params)
     print(f"base: {base} ({time.perf_counter() - start:.0f} s, 0 if it was reused)")
     print(stages.base_perception(params).to_string())
-    answers = stages.omnibench_answers(params, base)
-    right, total = Counter(), Counter()
-    for a in answers:
-        total[a["task_type"]] += 1
-        right[a["task_type"]] += a["correct"]
-    print(f"SynthBench ({params.omnibench.mode}): {100 * sum(right.values()) / len(answers):.0f} % of {len(answers)}; "
-          + ", ".join(f"{k} {right[k]}/{n}" for k, n in total.items()))
+    table = accuracy_by_task(stages.omnibench_answers(params, base))
+    print(f"SynthBench ({params.omnibench.mode}): {100 * table.loc['overall', 'accuracy']:.0f} % of "
+          f"{table.loc['overall', 'n']}; " + ", ".join(f"{k} {int(r.correct)}/{int(r.n)}" for k, r in table.drop("overall").iterrows()))
     probes = Path(base).parent / "encoders" / "model" / "encoders.json"
     if probes.exists():
         for tower, result in json.loads(probes.read_text())["probes"].items():

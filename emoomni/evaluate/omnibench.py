@@ -28,7 +28,7 @@ from emoomni.data.manifest import ManifestError
 from emoomni.data.omnibench import LETTERS, BenchItem, question_messages
 from emoomni.evaluate.predict import generation_config
 from emoomni.media import MediaError
-from emoomni.model import assistant_labels, decode, omni_inputs
+from emoomni.model import decode, omni_inputs, reply_log_probs
 from emoomni.model.guided_stats import completion_lengths, stop_ids, teacher_forced_hidden
 from emoomni.records import append_lines, checked_fields, load_journal, to_line, write_lines
 
@@ -218,15 +218,8 @@ def _likeliest_options(model: Any, processor: Any, chats: Sequence[list[dict]], 
     """Per item, the letter of the option whose text, as the whole reply, has the highest mean log-probability per token."""
     rows = [[*chat, {"role": "assistant", "content": [{"type": "text", "text": option}]}]
             for chat, s in zip(chats, batch) for option in s.options]
-    inputs = omni_inputs(processor, rows, add_generation_prompt=False, padding_side="right")
-    inputs = inputs.to(next(model.parameters()).device)
-    labels = assistant_labels(processor, inputs["input_ids"])[:, 1:]
-    labels[inputs["attention_mask"][:, 1:] == 0] = -100
-    with torch.no_grad():
-        logits = model(**inputs).logits[:, :-1].float()
-    logp = torch.log_softmax(logits, -1).gather(-1, labels.clamp(min=0)[..., None])[..., 0]
-    mask = labels != -100
-    score = ((logp * mask).sum(-1) / mask.sum(-1)).tolist()
+    total, count = reply_log_probs(model, processor, rows)
+    score = (total / count).tolist()
     out, k = [], 0
     for s in batch:
         n = len(s.options)

@@ -289,3 +289,16 @@ def assistant_labels(processor: Any, input_ids: torch.Tensor) -> torch.Tensor:
         e = next((j for j in range(s, len(row)) if row[j] == end), len(row) - 1)
         labels[i, s:e + 1] = input_ids[i, s:e + 1]
     return labels
+
+
+def reply_log_probs(model: Any, processor: Any, chats: list[list[dict]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per chat, the summed log-probability of its last assistant turn (:func:`assistant_labels`) and its token count."""
+    inputs = omni_inputs(processor, chats, add_generation_prompt=False, padding_side="right")
+    inputs = inputs.to(next(model.parameters()).device)
+    labels = assistant_labels(processor, inputs["input_ids"])[:, 1:]
+    labels[inputs["attention_mask"][:, 1:] == 0] = -100
+    with torch.no_grad():
+        logits = model(**inputs).logits[:, :-1].float()
+    logp = torch.log_softmax(logits, -1).gather(-1, labels.clamp(min=0)[..., None])[..., 0]
+    kept = labels != -100
+    return (logp * kept).sum(-1).cpu(), kept.sum(-1).cpu()

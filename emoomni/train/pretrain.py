@@ -81,7 +81,7 @@ from emoomni.data.synthemo.faces import face_clips
 from emoomni.data.synthemo.generate import SynthEmoConfig
 from emoomni.data.synthemo.text import sentence
 from emoomni.extract.descriptions import describe
-from emoomni.model import assistant_labels, chat_messages, load_omni, omni_inputs
+from emoomni.model import chat_messages, load_omni, reply_log_probs
 from emoomni.progress import tqdm
 from emoomni.prompts import SYSTEM, delimit
 from emoomni.settings import key_dict, when_set
@@ -331,18 +331,10 @@ def _train_full(model_dir: Path, rows: list[dict], out: Path, s: PretrainSetting
 def description_scores(model: Any, processor: Any, sample: Sample, data_root: str | Path, modality: str,
                        batch_size: int = 6) -> dict[str, float]:
     """Per cue: the summed log-probability of the clip's description with ``modality``'s cue replaced by it."""
-    import torch
-
     chats = [description_messages(sample, data_root, cues={**sample.meta["cues"], modality: cue}) for cue in CLASSES]
     scores: list[float] = []
     for i in range(0, len(chats), batch_size):
-        inputs = omni_inputs(processor, chats[i:i + batch_size], add_generation_prompt=False, padding_side="right")
-        labels = assistant_labels(processor, inputs["input_ids"])[:, 1:]
-        labels[inputs["attention_mask"][:, 1:] == 0] = -100
-        with torch.no_grad():
-            logits = model(**inputs).logits[:, :-1].float()
-        logp = torch.log_softmax(logits, -1).gather(-1, labels.clamp(min=0)[..., None])[..., 0]
-        scores += (logp * (labels != -100)).sum(-1).tolist()
+        scores += reply_log_probs(model, processor, chats[i:i + batch_size])[0].tolist()
     return dict(zip(CLASSES, scores))
 
 
