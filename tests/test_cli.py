@@ -11,7 +11,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("command", ["check", "data synthemo", "data index", "omnicot build", "sft", "grpo", "eval",
-                                     "ablation", "predict"])
+                                     "ablation", "study", "predict"])
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([*command.split(), "--help"])
@@ -41,3 +41,23 @@ def test_predict_names_an_unreadable_clip(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["predict", str(bad), "--profile", "smoke"])
     assert exit_.value.code == 2 and "broken.mp4" in capsys.readouterr().err
+
+
+def test_study_prints_the_tables_and_verdicts_for_the_seeds_and_sites_asked(monkeypatch, capsys):
+    from emoomni import ablation
+
+    seen = {}
+
+    def outcomes(params):
+        seen["params"] = params
+        return {"GRPO (fixed)": [{"accuracy": [1, 0, 1, 0]}] * 2, "DyME section (fixed)": [{"accuracy": [1, 1, 1, 1]}] * 2}
+
+    monkeypatch.setattr(ablation, "rmod_study", outcomes)
+    with pytest.raises(SystemExit) as exit_:
+        main(["study", "--profile", "smoke", "--seeds", "3", "4", "--sites", "section", "--orders", "fixed",
+              "--parts", "rmod"])
+    out = capsys.readouterr().out
+    study = seen["params"].study
+    assert exit_.value.code == 0 and (list(study.seeds), list(study.rmod_sites)) == ([3, 4], ["section"])
+    assert "| GRPO (fixed) " in out and "+50.0 [12.5, 87.5] *" in out
+    assert "DyME section (fixed) beats GRPO (fixed) on accuracy by 50.0 points" in out
