@@ -138,11 +138,16 @@ print("not available on this machine (no local copy):", ", ".join(results.unavai
 # accuracy lost when the face, the voice or the words are removed at inference (on the `agree` test
 # clips, where every modality carries the gold emotion). Intervals are 95 % two-level bootstrap intervals
 # (seeds, then clips within a seed, resampled); differences are paired, as every arm shares the
-# seeds and the clips.
+# seeds and the clips. The default profile runs three seeds; the `study` profile runs five
+# (`make book PROFILE=study`, or `emoomni study --profile study` for this section's tables and
+# sentences alone, reusing the default profile's first three seeds).
 
 # %% tags=["remove-output"]
 study = collapse_study(params)
 pairs = list(zip(list(study)[:-1], list(study)[1:]))
+
+# %%
+print(f"profile {profile}: seeds {', '.join(map(str, params.study.seeds))}")
 
 # %%
 seed_study.table(study)
