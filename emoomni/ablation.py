@@ -5,7 +5,8 @@ once per seed and keeps, per model, its per-clip outcomes on the evaluation spli
 reliance clips with one modality removed (:func:`emoomni.evaluate.collapse.outcome`);
 :mod:`emoomni.evaluate.seed_study` turns them into intervals, paired differences and verdicts. The R_mod
 study (:func:`rmod_study`) does the same for GRPO and DyME-GRPO with H_m read at each entropy site, under
-each trace order.
+each trace order. The general-ability study (:func:`skills_study`) keeps, per model and seed, which
+general-ability items it answers right, for the paper's Figure 6 over seeds.
 
 :func:`sweep` trains (or reuses) one GRPO run per alpha through the same library call notebook 05
 makes (:func:`emoomni.stages.grpo_model`) and evaluates each with
@@ -25,6 +26,7 @@ import pandas as pd
 
 from emoomni import stages
 from emoomni.evaluate.collapse import outcome
+from emoomni.evaluate.omnibench import item_correct
 from emoomni.notebooks import NOTEBOOK_DIR, execute
 
 
@@ -86,6 +88,28 @@ def _over_seeds(params: Any, seeds: Sequence[int] | None, arms: Callable[[Any], 
     for seed in (params.study.seeds if seeds is None else seeds):
         for name, p, model in arms(with_seed(params, seed)):
             out.setdefault(name, []).append(_outcome(p, name, model, samples))
+    return out
+
+
+SKILL_ARMS = ("base", "sft:omnicot", "grpo")
+"""The general-ability study's arms: the base, and what OmniCoT SFT and DyME-GRPO (the profile's alpha) keep of it."""
+
+
+def skills_study(params: Any, keys: Sequence[str] = SKILL_ARMS, seeds: Sequence[int] | None = None
+                 ) -> dict[str, list[dict[str, list[float]]]]:
+    """Per arm, one outcome per seed of ``study.seeds``: ``accuracy``, 1 or 0 per general-ability item answered.
+
+    Items whose media could not be decoded are left out, as :func:`emoomni.evaluate.omnibench.accuracy_by_task`
+    leaves them out; they are the same items for every model. The base is one model for every seed, so
+    its outcome repeats and a paired difference from it carries the trained arm's seed spread alone.
+    """
+    out: dict[str, list[dict[str, list[float]]]] = {}
+    for seed in (params.study.seeds if seeds is None else seeds):
+        p = with_seed(params, seed)
+        for key in keys:
+            answers = stages.omnibench_answers(p, stages.model(p, key))
+            out.setdefault(stages.model_name(p, key), []).append(
+                {"accuracy": [float(item_correct(r)) for r in answers if not r.get("error")]})
     return out
 
 

@@ -100,17 +100,19 @@ def paired_difference(a: Sequence[Sequence[float]] | np.ndarray, b: Sequence[Seq
     return _interval(float(mb.mean() - ma.mean()), dist, *ma.shape, level)
 
 
-def verdict(a: str, b: str, diff: Interval, what: str = "accuracy") -> str:
+def verdict(a: str, b: str, diff: Interval, what: str = "accuracy", unit: str = "clips") -> str:
     """One sentence on ``b`` against ``a`` from a paired difference: a change only when its interval excludes 0.
 
     >>> verdict("SFT", "GRPO", Interval(3.2, 0.4, 6.1, 5, 300))
     'GRPO beats SFT on accuracy by 3.2 points (95 % interval 0.4 to 6.1, 5 seeds x 300 clips).'
     >>> verdict("SFT", "GRPO", Interval(-1.0, -3.0, 1.2, 5, 300))
     'GRPO and SFT do not differ on accuracy beyond the noise: -1.0 points (95 % interval -3.0 to 1.2, 5 seeds x 300 clips).'
+    >>> verdict("base", "SFT", Interval(6.6, 1.8, 11.4, 5, 100), unit="items")[-49:]
+    '(95 % interval 1.8 to 11.4, 5 seeds x 100 items).'
     """
-    span = f"(95 % interval {diff.low:.1f} to {diff.high:.1f}, {diff.seeds} seeds x {diff.clips} clips)"
+    span = f"(95 % interval {diff.low:.1f} to {diff.high:.1f}, {diff.seeds} seeds x {diff.clips} {unit})"
     if diff.seeds == 1:
-        span = span[:-1] + "; one seed: clips only)"
+        span = span[:-1] + f"; one seed: {unit} only)"
     if not diff.excludes_zero():
         return f"{b} and {a} do not differ on {what} beyond the noise: {diff.estimate:.1f} points {span}."
     word = "beats" if diff.estimate > 0 else "trails"

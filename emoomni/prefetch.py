@@ -43,7 +43,7 @@ from typing import Any, TextIO
 import torch
 
 from emoomni import config, stages
-from emoomni.ablation import STUDY_ARMS, rmod_arms, with_seed
+from emoomni.ablation import SKILL_ARMS, STUDY_ARMS, rmod_arms, with_seed
 from emoomni.notebooks import EXECUTED_DIR, record_time
 from emoomni.paths import profile_runs
 from emoomni.progress import ENV, bar_text, clock, show
@@ -131,7 +131,8 @@ def book_jobs(params: config.Params) -> list[Job]:
     """What the book's notebooks ask for beyond :func:`prepare`, as jobs, most needed first.
 
     Per seed of ``study.seeds``: every arm of the collapse study (notebooks 04 and 08) and of the R_mod study
-    (notebook 06), each evaluated and predicted on the removal clips. On the profile's own seed: the base's
+    (notebook 06), each evaluated and predicted on the removal clips, and OmniCoT SFT's and DyME-GRPO's
+    general-ability answers (07). On the profile's own seed: the base's
     perception, probes and general-ability answers (03, 07), Table 2's styles (04), the alpha sweep (06)
     and SynthEmo's separability check (00).
     """
@@ -139,7 +140,7 @@ def book_jobs(params: config.Params) -> list[Job]:
     for seed in params.study.seeds:
         p = with_seed(params, seed)
         for key in STUDY_ARMS:
-            plan.model(p, key, [("rely",)])
+            plan.model(p, key, [("rely",), *([("omnibench",)] if key in SKILL_ARMS else [])])
         for arm, (q, alpha) in rmod_arms(p).items():
             key = "grpo" if alpha is None else f"grpo:{alpha!r}"
             plan.model(q, key, [("rely",)], name=f"{arm} seed {seed}" if q != p else None)

@@ -30,6 +30,8 @@ alpha = None  # type: float the DyME-GRPO model's reward weight, 0: vanilla GRPO
 
 # %% tags=["hide-input"]
 from emoomni import config, notebooks, stages
+from emoomni.ablation import skills_study
+from emoomni.evaluate import seed_study
 from emoomni.report import omnibench as report
 
 notebooks.setup()
@@ -57,6 +59,33 @@ report.task_table(runs)
 
 # %% mystnb={"figure": {"caption": "Accuracy per task type (percent) for the base model and the GRPO model of this chapter's alpha, with each model's overall accuracy in the legend; chance is 25 %.", "name": "fig-omnibench-tasks"}}
 report.task_chart(runs)
+
+# %% [markdown]
+# ## Over seeds: what OmniCoT SFT and DyME-GRPO keep
+#
+# One model per seed of `study.seeds` for OmniCoT SFT and for DyME-GRPO (the models of the seed study in
+# the results chapter), each answering the same items; the base is one model for all seeds. Each cell
+# is the share of the items answered right (percent) with its 95 % two-level bootstrap interval (seeds,
+# then items), and each trained model is paired with the base on the same items; a star marks a
+# difference whose interval excludes 0.
+
+# %% tags=["remove-output"]
+skills = skills_study(params)
+base, *trained = skills
+kept = [(base, arm) for arm in trained]
+
+# %%
+print(f"profile {profile}: seeds {', '.join(map(str, params.study.seeds))}")
+seed_study.table(skills)
+
+# %%
+seed_study.differences_table(skills, kept)
+
+# %% [markdown]
+# Generated from the paired differences above:
+
+# %%
+print("\n".join(seed_study.verdicts(skills, kept, unit="items")))
 
 # %% [markdown]
 # ## What was not scored

@@ -66,3 +66,19 @@ def test_signatures_ask_the_signature_of_each_seed(monkeypatch):
                         lambda p, key: {"name": key, "seed_trained": p.sft.settings.seed})
     out = ablation.signatures(config.load("smoke", **{"study.seeds": [2, 5]}))
     assert out == [{"name": "sft:label", "seed_trained": 2, "seed": 2}, {"name": "sft:label", "seed_trained": 5, "seed": 5}]
+
+
+def test_skills_study_scores_each_seeds_models_on_the_answered_items_and_repeats_the_base(monkeypatch):
+    from emoomni import config
+
+    def answers(p, model):
+        right = "A" if "grpo" in model else "B"
+        return [{"choice": right, "gold": "A"}, {"choice": None, "gold": "B"}, {"choice": "C", "gold": "C"},
+                {"choice": None, "gold": "A", "error": "MediaError: broken.wav"}]
+
+    monkeypatch.setattr(stages, "model", lambda p, key: f"/runs/{key}-{p.sft.settings.seed}")
+    monkeypatch.setattr(stages, "omnibench_answers", answers)
+    out = ablation.skills_study(config.load("smoke", **{"study.seeds": [1, 2]}))
+    assert list(out) == ["tiny base", "SFT OmniCoT", "DyME-GRPO (alpha = 0.1)"]
+    assert out["tiny base"] == [{"accuracy": [0.0, 0.0, 1.0]}] * 2
+    assert out["DyME-GRPO (alpha = 0.1)"] == [{"accuracy": [1.0, 0.0, 1.0]}] * 2

@@ -63,6 +63,7 @@ def notebook_calls(params) -> None:
     ablation.sweep(params)
     ablation.rmod_study(params)
     stages.omnibench_runs(params, "base", "grpo")
+    ablation.skills_study(params)
     ablation.collapse_study(params)
     stages.named_predictions(params, "sft:omnicot", "grpo", benchmark="synthemo")
     stages.modality_reliance(params, stages.models(params, "base", "sft:omnicot", "grpo"))

@@ -333,6 +333,15 @@ def answer_questions(model: Any, processor: Any, samples: Sequence[BenchItem], d
 # ---- scoring -----------------------------------------------------------------------------------------------
 
 
+def item_correct(record: Mapping[str, Any]) -> bool:
+    """Whether an answered item's parsed choice is its gold option (an unparseable reply is wrong).
+
+    >>> item_correct({"choice": "B", "gold": "B"}), item_correct({"choice": None, "gold": "B"})
+    (True, False)
+    """
+    return record["choice"] is not None and record["choice"] == record["gold"]
+
+
 def accuracy_by_task(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Accuracy per task type and overall (fractions); unparseable replies count as wrong and are counted.
 
@@ -357,7 +366,7 @@ def accuracy_by_task(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             raise ValueError(f"record {r.get('sample_id', '?')!r} lacks {sorted(missing)}")
         error = bool(r.get("error"))
         rows.append({"task type": r["task_type"], "error": error, "answered": not error,
-                     "correct": not error and r["choice"] is not None and r["choice"] == r["gold"],
+                     "correct": not error and item_correct(r),
                      "unparseable": not error and r["choice"] is None})
     frame = pd.DataFrame(rows)
 

@@ -109,10 +109,10 @@ def reliance_verdict(a: str, b: str, modality_words: str, diff: Interval) -> str
 
 
 
-def verdicts(outcomes: Outcomes, pairs: Sequence[tuple[str, str]]) -> list[str]:
+def verdicts(outcomes: Outcomes, pairs: Sequence[tuple[str, str]], unit: str = "clips") -> list[str]:
     """The study's sentences: per pair, accuracy, collapse-subset accuracy and each modality's reliance."""
     out = []
     for (a, b), by_metric in differences(outcomes, pairs).items():
         for m, diff in by_metric.items():
-            out.append(reliance_verdict(a, b, WITHOUT[m], diff) if m in WITHOUT else verdict(a, b, diff, METRICS[m]))
+            out.append(reliance_verdict(a, b, WITHOUT[m], diff) if m in WITHOUT else verdict(a, b, diff, METRICS[m], unit))
     return out
