@@ -165,15 +165,18 @@ def _study(args: argparse.Namespace) -> int:
         sigs = ablation.signatures(params)
         print("\n## The collapse signature of label-only SFT\n")
         print(signature_table(sigs).to_markdown(), "\n", signatures_sentence(sigs), sep="\n")
-    for part, study, pairs in (("collapse", ablation.collapse_study, lambda arms: list(zip(arms[:-1], arms[1:]))),
-                               ("rmod", ablation.rmod_study, ablation.rmod_pairs)):
+    parts = {"collapse": ("The four arms", ablation.collapse_study, lambda arms: list(zip(arms[:-1], arms[1:])), "clips"),
+             "rmod": ("The entropy sites", ablation.rmod_study, ablation.rmod_pairs, "clips"),
+             "skills": ("General ability (SynthBench accuracy)", ablation.skills_study,
+                        lambda arms: [(arms[0], arm) for arm in arms[1:]], "items")}
+    for part, (title, study, pairs, unit) in parts.items():
         if part not in args.parts:
             continue
         outcomes = study(params)
         compared = pairs(list(outcomes))
-        print(f"\n## {'The four arms' if part == 'collapse' else 'The entropy sites'}\n")
+        print(f"\n## {title}\n")
         print(seed_study.table(outcomes).to_markdown(), seed_study.differences_table(outcomes, compared).to_markdown(),
-              "\n".join(seed_study.verdicts(outcomes, compared)), sep="\n\n")
+              "\n".join(seed_study.verdicts(outcomes, compared, unit)), sep="\n\n")
     return 0
 
 
@@ -296,16 +299,17 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--notebooks", type=Path, help="also execute notebook 05 per alpha into this directory")
     a.set_defaults(func=_ablation)
 
-    t = sub.add_parser("study", help="the seed study: the collapse signature, the four arms and the entropy sites "
-                                     "over seeds, as tables with 95 %% intervals and generated verdicts (cached)")
+    t = sub.add_parser("study", help="the seed study: the collapse signature, the four arms, the entropy sites and "
+                                     "general ability over seeds, as tables with 95 %% intervals and generated "
+                                     "verdicts (cached)")
     t.add_argument("--profile", default="default", help="params/<profile>.yaml; study: five seeds (default: default)")
     t.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the profile's study.seeds)")
     t.add_argument("--sites", nargs="+", choices=("emitted", "following", "section"),
                    help="entropy sites of the R_mod study (default: the profile's study.rmod_sites)")
     t.add_argument("--orders", nargs="+", choices=("fixed", "free"),
                    help="trace orders of the R_mod study (default: the profile's study.rmod_orders)")
-    t.add_argument("--parts", nargs="+", choices=("signature", "collapse", "rmod"),
-                   default=["signature", "collapse", "rmod"], help="what to compute and print (default: all)")
+    t.add_argument("--parts", nargs="+", choices=("signature", "collapse", "rmod", "skills"),
+                   default=["signature", "collapse", "rmod", "skills"], help="what to compute and print (default: all)")
     t.set_defaults(func=_study)
 
     h = sub.add_parser("rehearse", help="run a profile's code path at Qwen2.5-Omni-7B's real shapes (reduced depth) "
