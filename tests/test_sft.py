@@ -237,6 +237,23 @@ def test_resume_from_the_latest_checkpoint(tiny, data, records, tmp_path):
         train_sft(tiny, records, samples, root, LABELS, out, SFTSettings(**{**s.__dict__, "target_style": "label"}))
 
 
+def test_keep_best_saves_the_adapter_of_the_lowest_held_out_loss(tiny, data, records, tmp_path):
+    from safetensors.torch import load_file
+
+    root, samples = data
+    s = settings(max_steps=4, eval_steps=1, save_total_limit=1, max_train_samples=4, per_device_batch_size=1,
+                 learning_rate=0.3, keep_best=True)
+    adapter = train_sft(tiny, records, samples, root, LABELS, tmp_path / "run", s, eval_records=records[4:6])
+    log = pd.read_csv(tmp_path / "run" / "log_history.csv").dropna(subset=["eval_loss"])
+    best = int(log.loc[log["eval_loss"].idxmin(), "step"])
+    assert len(log) == 4 and best < 4, "the test needs a run whose last evaluation is not its best"
+    saved = load_file(adapter / "adapter_model.safetensors")
+    kept = load_file(tmp_path / "run" / f"checkpoint-{best}" / "adapter_model.safetensors")
+    assert saved.keys() == kept.keys() and all(torch.equal(saved[k], kept[k]) for k in saved)
+    with pytest.raises(ValueError, match="keep_best needs evaluation records"):
+        train_sft(tiny, records, samples, root, LABELS, tmp_path / "other", s)
+
+
 def test_two_process_data_parallel_step_ends_with_identical_weights(tiny, data, tmp_path):
     root, _ = data
     port = free_port()

@@ -69,6 +69,8 @@ class OmniCollator:
 def training_args(out_dir: Path, settings: TrainerSettings, eval_steps: int | None = None, **extra: Any) -> Any:
     """The ``SFTConfig`` both trainers use: custom collator, no dataset preparation, every TRL default set.
 
+    ``extra`` adds arguments or replaces the ones derived from ``settings``.
+
     A distributed launch (``WORLD_SIZE`` > 1) on a machine without CUDA runs on the CPU over gloo
     (``use_cpu``); without it accelerate would see no accelerator and silently train each process alone.
     """
@@ -79,7 +81,7 @@ def training_args(out_dir: Path, settings: TrainerSettings, eval_steps: int | No
         extra.setdefault("use_cpu", True)
 
     s = settings
-    return SFTConfig(
+    return SFTConfig(**{**dict(
         output_dir=str(out_dir), learning_rate=s.learning_rate, lr_scheduler_type=s.lr_scheduler, warmup_steps=s.warmup,
         weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm, per_device_train_batch_size=s.per_device_batch_size,
         per_device_eval_batch_size=s.per_device_batch_size, gradient_accumulation_steps=s.gradient_accumulation_steps,
@@ -90,7 +92,7 @@ def training_args(out_dir: Path, settings: TrainerSettings, eval_steps: int | No
         remove_unused_columns=False, dataset_kwargs={"skip_prepare_dataset": True}, max_length=None,
         packing=False, padding_free=False, assistant_only_loss=False, completion_only_loss=False, loss_type="nll",
         report_to="none", dataloader_num_workers=s.dataloader_num_workers,
-        dataloader_pin_memory=torch.cuda.is_available(), **extra)
+        dataloader_pin_memory=torch.cuda.is_available()), **extra})
 
 
 def make_trainer(model: Any, processor: Any, rows: list[dict], eval_rows: list[dict] | None, args: Any,

@@ -76,6 +76,9 @@ class SFTSettings(TrainerSettings, LoRASettings):
     max_eval_samples: int | None = None
     order: str = when_set("fixed")
     """Section order of the targets: ``fixed``, or ``free`` (evidence shuffled per sample id, analysis last)."""
+    keep_best: bool = when_set(False)
+    """Keep the adapter of the evaluation with the lowest held-out loss instead of the last one (a checkpoint
+    every ``eval_steps``; needs evaluation records). Off by default: the paper trains a fixed schedule."""
 
     def __post_init__(self) -> None:
         TrainerSettings.__post_init__(self)
@@ -131,6 +134,11 @@ def make_sft_trainer(model_path: str | os.PathLike, records: Sequence[OmniCoTRec
     model, processor = loaded if loaded is not None else load_omni(model_path, dtype=s.dtype)
     set_seed(s.seed)  # the LoRA A matrices are drawn at random: the same on every rank and every run
     model = lora_model(model, processor, s, labels)
+    if s.keep_best:
+        if not eval_rows:
+            raise ValueError("keep_best needs evaluation records: the best adapter is the one with the lowest held-out loss")
+        extra_args = {"load_best_model_at_end": True, "metric_for_best_model": "eval_loss", "greater_is_better": False,
+                      "save_steps": s.eval_steps, **extra_args}
     args = training_args(Path(out_dir), s, eval_steps=s.eval_steps if eval_rows else None, **extra_args)
     trainer = make_trainer(model, processor, rows, eval_rows, args, s.fps, s.frame_size)
     trainer.emoomni_meta = {"base_model": source_id(model_path), "settings": key_dict(s),
