@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,16 +79,27 @@ def collapse_study(params: Any, keys: Sequence[str] = STUDY_ARMS, seeds: Sequenc
     the sound or the words removed; all of it is cached per model like every other chapter's results.
     The tiny base and the OmniCoT set are shared by all seeds.
     """
-    return _over_seeds(params, seeds, lambda p: ((stages.model_name(p, k), p, stages.model(p, k)) for k in keys))
+    return _over_seeds(params, seeds, _keyed(keys))
 
 
-def _over_seeds(params: Any, seeds: Sequence[int] | None, arms: Callable[[Any], Iterable[tuple[str, Any, Any]]]) -> dict[str, list[dict[str, list[float]]]]:
-    """Per arm, one outcome per seed; ``arms(p)`` yields ``(name, params, model)`` for one seed's profile ``p``."""
-    samples, _ = stages.eval_samples(params)
+def _keyed(keys: Sequence[str]) -> Callable[[Any], Iterable[tuple[str, Any, Any]]]:
+    """The arms ``keys`` name, as :func:`_over_seeds` takes them: ``(book name, params, model)`` for one seed's profile."""
+    return lambda p: ((stages.model_name(p, k), p, stages.model(p, k)) for k in keys)
+
+
+def _over_seeds(params: Any, seeds: Sequence[int] | None, arms: Callable[[Any], Iterable[tuple[str, Any, Any]]],
+                score: Callable[[Any, str, Any], dict[str, list[float]]] | None = None
+                ) -> dict[str, list[dict[str, list[float]]]]:
+    """Per arm, one outcome per seed; ``arms(p)`` yields ``(name, params, model)`` for one seed's profile ``p``.
+
+    ``score(p, name, model)`` is one model's outcome; by default :func:`_outcome` on the evaluation split.
+    """
+    if score is None:
+        score = partial(_outcome, samples=stages.eval_samples(params)[0])
     out: dict[str, list[dict[str, list[float]]]] = {}
     for seed in (params.study.seeds if seeds is None else seeds):
         for name, p, model in arms(with_seed(params, seed)):
-            out.setdefault(name, []).append(_outcome(p, name, model, samples))
+            out.setdefault(name, []).append(score(p, name, model))
     return out
 
 
@@ -103,14 +115,26 @@ def skills_study(params: Any, keys: Sequence[str] = SKILL_ARMS, seeds: Sequence[
     leaves them out; they are the same items for every model. The base is one model for every seed, so
     its outcome repeats and a paired difference from it carries the trained arm's seed spread alone.
     """
-    out: dict[str, list[dict[str, list[float]]]] = {}
-    for seed in (params.study.seeds if seeds is None else seeds):
-        p = with_seed(params, seed)
-        for key in keys:
-            answers = stages.omnibench_answers(p, stages.model(p, key))
-            out.setdefault(stages.model_name(p, key), []).append(
-                {"accuracy": [float(item_correct(r)) for r in answers if not r.get("error")]})
-    return out
+    return _over_seeds(params, seeds, _keyed(keys), lambda p, name, model: {"accuracy": [
+        float(item_correct(r)) for r in stages.omnibench_answers(p, model) if not r.get("error")]})
+
+
+def chain_pairs(arms: Sequence[str]) -> list[tuple[str, str]]:
+    """Each arm against the one before it, as the seed study compares its training steps.
+
+    >>> chain_pairs(["label", "OmniCoT", "GRPO"])
+    [('label', 'OmniCoT'), ('OmniCoT', 'GRPO')]
+    """
+    return list(zip(arms[:-1], arms[1:]))
+
+
+def first_pairs(arms: Sequence[str]) -> list[tuple[str, str]]:
+    """Each later arm against the first, as the general-ability study compares trained models with the base.
+
+    >>> first_pairs(["base", "SFT", "GRPO"])
+    [('base', 'SFT'), ('base', 'GRPO')]
+    """
+    return [(arms[0], arm) for arm in arms[1:]]
 
 
 def signatures(params: Any, key: str = "sft:label", seeds: Sequence[int] | None = None) -> list[dict]:

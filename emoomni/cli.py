@@ -165,10 +165,9 @@ def _study(args: argparse.Namespace) -> int:
         sigs = ablation.signatures(params)
         print("\n## The collapse signature of label-only SFT\n")
         print(signature_table(sigs).to_markdown(), "\n", signatures_sentence(sigs), sep="\n")
-    parts = {"collapse": ("The four arms", ablation.collapse_study, lambda arms: list(zip(arms[:-1], arms[1:])), "clips"),
+    parts = {"collapse": ("The four arms", ablation.collapse_study, ablation.chain_pairs, "clips"),
              "rmod": ("The entropy sites", ablation.rmod_study, ablation.rmod_pairs, "clips"),
-             "skills": ("General ability (SynthBench accuracy)", ablation.skills_study,
-                        lambda arms: [(arms[0], arm) for arm in arms[1:]], "items")}
+             "skills": ("General ability (SynthBench accuracy)", ablation.skills_study, ablation.first_pairs, "items")}
     for part, (title, study, pairs, unit) in parts.items():
         if part not in args.parts:
             continue

@@ -20,7 +20,7 @@ from emoomni.data.synthemo import generate
 from emoomni.data.synthemo.generate import GENERATOR_VERSION, pretrain_equivalent
 from emoomni.evaluate.collapse import collapsed, signature
 from emoomni.evaluate.modality import ABLATIONS, ablate, reliance_profile
-from emoomni.evaluate.omnibench import answer_questions
+from emoomni.evaluate.omnibench import answer_questions, read_answers
 from emoomni.evaluate.predict import predict
 from emoomni.evaluate.registry import Benchmark, evaluate, evaluate_all, for_profile, load_model, model_tag, samples_for
 from emoomni.evaluate.tower_probe import tower_separability
@@ -314,6 +314,9 @@ def omnibench_answers(params: Params, model: str | Path) -> list[dict]:
     items, root = omnibench_items(params)
     o = params.omnibench
     out = profile_runs(params) / "omnibench" / f"{model_tag(model, params)[-60:]}-{stage_hash(o)}.jsonl"
+    answered = {a["sample_id"]: a for a in read_answers(out)} if out.exists() else {}
+    if all(i.id in answered for i in items):  # every item cached: the model is not loaded
+        return [answered[i.id] for i in items]
     net, processor = load_model(model)
     return answer_questions(net, processor, items, root, out, batch_size=o.batch_size,
                             max_new_tokens=o.max_new_tokens, mode=o.mode)

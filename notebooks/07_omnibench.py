@@ -30,7 +30,7 @@ alpha = None  # type: float the DyME-GRPO model's reward weight, 0: vanilla GRPO
 
 # %% tags=["hide-input"]
 from emoomni import config, notebooks, stages
-from emoomni.ablation import skills_study
+from emoomni.ablation import first_pairs, skills_study
 from emoomni.evaluate import seed_study
 from emoomni.report import omnibench as report
 
@@ -71,8 +71,7 @@ report.task_chart(runs)
 
 # %% tags=["remove-output"]
 skills = skills_study(params)
-base, *trained = skills
-kept = [(base, arm) for arm in trained]
+kept = first_pairs(list(skills))
 
 # %%
 print(f"profile {profile}: seeds {', '.join(map(str, params.study.seeds))}")

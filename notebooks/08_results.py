@@ -34,7 +34,7 @@ profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
 # %% tags=["hide-input"]
 from emoomni import config, notebooks, paper, stages
 from emoomni.evaluate import modality
-from emoomni.ablation import collapse_study
+from emoomni.ablation import chain_pairs, collapse_study
 from emoomni.evaluate import seed_study
 from emoomni.labels import label_set
 from emoomni.report import collapse as collapse_report
@@ -144,7 +144,7 @@ print("not available on this machine (no local copy):", ", ".join(results.unavai
 
 # %% tags=["remove-output"]
 study = collapse_study(params)
-pairs = list(zip(list(study)[:-1], list(study)[1:]))
+pairs = chain_pairs(list(study))
 
 # %%
 print(f"profile {profile}: seeds {', '.join(map(str, params.study.seeds))}")

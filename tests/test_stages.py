@@ -25,6 +25,31 @@ def test_synthbench_items_are_generated_once_and_reused(tmp_path, monkeypatch):
         stages.omnibench_items(config.load("smoke", **{"omnibench.source": "omnibench"}))
 
 
+def test_general_ability_answers_load_the_model_only_while_an_item_is_unanswered(tmp_path, monkeypatch):
+    from emoomni.evaluate.omnibench import BenchAnswer
+
+    monkeypatch.setenv("EMOOMNI_RUNS", str(tmp_path))
+    params = config.load("smoke")
+    items, _ = stages.omnibench_items(params)
+    loads = []
+
+    def answer(net, processor, samples, root, out, **kw):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(BenchAnswer(s.id, s.task_type, "A", "A", "A", True).to_json() + "\n" for s in samples[:-1]))
+        return []
+
+    monkeypatch.setattr(stages, "load_model", lambda m: loads.append(m) or (None, None))
+    monkeypatch.setattr(stages, "answer_questions", answer)
+    stages.omnibench_answers(params, "/models/m")  # one item left unanswered
+    stages.omnibench_answers(params, "/models/m")
+    assert len(loads) == 2
+    monkeypatch.setattr(stages, "answer_questions", lambda net, processor, samples, root, out, **kw: out.write_text(
+        "".join(BenchAnswer(s.id, s.task_type, "A", "A", "A", True).to_json() + "\n" for s in samples)))
+    stages.omnibench_answers(params, "/models/m")
+    cached = stages.omnibench_answers(params, "/models/m")
+    assert len(loads) == 3 and [a["sample_id"] for a in cached] == [i.id for i in items]
+
+
 def test_named_results_ask_the_stages_by_key_and_name_each_model(monkeypatch, tmp_path):
     params = config.load("smoke")
     trained = []
