@@ -13,7 +13,7 @@ import yaml
 
 from emoomni.data.synthemo.generate import SynthEmoConfig
 from emoomni.model.entropy_sites import ENTROPY_SITES
-from emoomni.omnicot import ORDERS
+from emoomni.omnicot import ORDERS, STYLES
 from emoomni.paths import REPO_ROOT
 from emoomni.settings import ConfigError, build, key_dict, when_set
 from emoomni.train.grpo import GRPOSettings
@@ -99,6 +99,25 @@ class SFTStage:
     eval_fraction: float = 0.05
     """Share of the OmniCoT records held out for the evaluation loss."""
     settings: SFTSettings = field(default_factory=SFTSettings)
+    learning_rates: dict[str, float] = field(default_factory=dict)
+    """Learning rate of a target style where it differs from ``settings.learning_rate`` (each chosen on its
+    held-out loss), e.g. ``{label: 0.001}``."""
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.learning_rates) - set(STYLES))
+        if unknown:
+            raise ConfigError(f"sft.learning_rates: unknown style(s) {unknown}; choose from {', '.join(STYLES)}")
+
+    def for_style(self, style: str | None = None) -> SFTSettings:
+        """The SFT settings of one target style (None: ``settings.target_style``), its own learning rate included.
+
+        >>> stage = SFTStage(learning_rates={"label": 0.001})
+        >>> stage.for_style("label").learning_rate, stage.for_style("omnicot").learning_rate == stage.settings.learning_rate
+        (0.001, True)
+        """
+        style = style or self.settings.target_style
+        return dataclasses.replace(self.settings, target_style=style,
+                                   learning_rate=self.learning_rates.get(style, self.settings.learning_rate))
 
 
 @dataclass(frozen=True)

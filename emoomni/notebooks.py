@@ -22,8 +22,6 @@ import warnings
 from pathlib import Path
 from typing import TextIO
 
-import papermill
-
 from emoomni.paths import REPO_ROOT, shown
 from emoomni.progress import ENV, show, status_line
 from emoomni.progress import read as read_progress
@@ -176,6 +174,8 @@ def execute(nb: Path, profile: str, out_dir: Path = EXECUTED_DIR, expected: floa
     While it runs, a :class:`Watcher` shows its progress on stderr; ``expected`` (seconds, the last build's
     time) gives the estimate of what is left.
     """
+    import papermill  # here, not at the top: every notebook's kernel imports this module, and papermill costs seconds
+
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / nb.name
     start = time.perf_counter()

@@ -205,8 +205,7 @@ def sft_model(params: Params, style: str | None = None) -> Path:
     from dataclasses import replace
 
     result, samples, root = omnicot(params)
-    settings = replace(params.sft.settings, target_style=style or params.sft.settings.target_style,
-                       order=params.omnicot.order)
+    settings = replace(params.sft.for_style(style), order=params.omnicot.order)
     n_eval = max(1, round(params.sft.eval_fraction * len(result.records))) if params.sft.eval_fraction > 0 else 0
     train, held = (result.records[:-n_eval], result.records[-n_eval:]) if n_eval else (result.records, [])
     base = base_model(params)

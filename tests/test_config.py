@@ -80,3 +80,14 @@ def test_a_profile_can_extend_another_and_share_its_cached_stages(tmp_path):
     (tmp_path / "b.yaml").write_text(f"extends: {tmp_path / 'a.yaml'}\n")
     with pytest.raises(config.ConfigError, match="circle"):
         config.load(tmp_path / "a.yaml")
+
+
+def test_a_style_can_have_its_own_learning_rate(tmp_path):
+    p = config.load("smoke", **{"sft.learning_rates": {"label": 0.0005}})
+    assert p.sft.for_style("label").learning_rate == 0.0005
+    assert p.sft.for_style("omnicot").learning_rate == p.sft.settings.learning_rate != 0.0005
+    assert config.load("default").sft.for_style("label").learning_rate == 0.001
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sft:\n  learning_rates: {labels: 0.001}\n")
+    with pytest.raises(config.ConfigError, match=r"unknown style\(s\) \['labels'\]"):
+        config.load(bad)
