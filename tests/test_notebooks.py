@@ -63,3 +63,12 @@ def test_noise_filters_are_each_given_a_reason():
     from emoomni import notebooks as nbs
 
     assert all(len(why) > 40 for *_, why in nbs.WARNING_FILTERS + nbs.STDERR_NOISE)
+
+
+def test_a_kernel_importing_the_helpers_does_not_import_papermill():
+    import subprocess
+    import sys
+
+    code = "import sys, emoomni.notebooks; print('papermill' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
