@@ -101,7 +101,7 @@ class SFTStage:
     settings: SFTSettings = field(default_factory=SFTSettings)
     learning_rates: dict[str, float] = field(default_factory=dict)
     """Learning rate of a target style where it differs from ``settings.learning_rate`` (each chosen on its
-    held-out loss), e.g. ``{label: 0.001}``."""
+    held-out loss), e.g. ``{label: 0.001}``; for that style it wins over ``settings.learning_rate``."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.learning_rates) - set(STYLES))

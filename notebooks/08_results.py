@@ -134,8 +134,9 @@ print("not available on this machine (no local copy):", ", ".join(results.unavai
 # DyME-GRPO (the profile's alpha), each trained once per seed of `study.seeds` (the seed drives the
 # adapters' initialisation, the data order and GRPO's sampling; the tiny base and the OmniCoT set are
 # shared). Label-only SFT trains at the learning rate chosen on its own held-out loss
-# (`sft.learning_rates`; see the baselines chapter). For each model: accuracy on the whole test split, accuracy on the collapse subset (the
-# face, the testbed's shortcut, neutralised or dissenting; see the baselines chapter), and the
+# (`sft.learning_rates`; see the baselines chapter). For each model: accuracy on the whole test
+# split, accuracy on the collapse subset (the face, the testbed's shortcut, neutralised or
+# dissenting; see the baselines chapter), and the
 # accuracy lost when the face, the voice or the words are removed at inference (on the `agree` test
 # clips, where every modality carries the gold emotion). Intervals are 95 % two-level bootstrap intervals
 # (seeds, then clips within a seed, resampled); differences are paired, as every arm shares the
