@@ -86,6 +86,8 @@ class BaseStage:
     """``tiny``: build a tiny Qwen2.5-Omni thinker and pre-train it; otherwise a local path or hub id used as is."""
     seed: int = 0
     """Seed of the tiny model's random initialisation."""
+    vision_width: int = when_set(64)
+    """Width of the tiny thinker's vision tower (:func:`emoomni.model.tiny_thinker.vision_config`)."""
     pretrain: PretrainSettings = field(default_factory=PretrainSettings)
     """Description pre-training of the tiny base (ignored for real weights)."""
 

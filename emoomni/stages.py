@@ -127,7 +127,7 @@ def base_model(params: Params) -> str:
     out = profile_runs(params) / f"base-{synthemo_dir(shared).name}-tiny{TINY_VERSION}-{stage_hash(b)}"
     init = out / "init"
     if not (init / "config.json").exists():
-        build_tiny_omni(init, seed=b.seed)
+        build_tiny_omni(init, seed=b.seed, vision_width=b.vision_width)
     return str(pretrain_base(init, samples, root, out / "pretrain", b.pretrain))
 
 

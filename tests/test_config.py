@@ -91,3 +91,15 @@ def test_a_style_can_have_its_own_learning_rate(tmp_path):
     bad.write_text("sft:\n  learning_rates: {labels: 0.001}\n")
     with pytest.raises(config.ConfigError, match=r"unknown style\(s\) \['labels'\]"):
         config.load(bad)
+
+
+def test_the_vision_width_changes_the_base_key_only_when_set():
+    import dataclasses
+    import hashlib
+    import json
+
+    b = config.load("default").base
+    before = {k: v for k, v in dataclasses.asdict(b).items() if k != "vision_width"}
+    before["pretrain"] = config.key_dict(b.pretrain)
+    assert config.stage_hash(b) == hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    assert config.stage_hash(dataclasses.replace(b, vision_width=128)) != config.stage_hash(b)

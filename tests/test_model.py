@@ -62,6 +62,13 @@ def test_tiny_model_is_small_safetensors_and_deterministic(tiny, tmp_path):
     assert not torch.equal(a["lm_head.weight"], c["lm_head.weight"])
 
 
+def test_the_vision_tower_can_be_built_wider(tmp_path):
+    config = load_omni(build_tiny_omni(tmp_path / "wide", vision_width=96))[0].config.vision_config
+    assert (config.hidden_size, config.intermediate_size, config.num_heads, config.out_hidden_size) == (96, 192, 3, 256)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        build_tiny_omni(tmp_path / "odd", vision_width=80)
+
+
 def test_save_load_round_trip_gives_identical_logits(omni, data, tmp_path):
     model, processor = omni
     root, samples = data

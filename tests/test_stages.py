@@ -75,7 +75,7 @@ def test_profiles_that_differ_only_in_the_shortcut_share_one_tiny_base(tmp_path,
     monkeypatch.setenv("EMOOMNI_RUNS", str(tmp_path))
     bases = []
     monkeypatch.setattr(stages, "synthemo_set", lambda p: ([], stages.synthemo_dir(p)))
-    monkeypatch.setattr(stages, "build_tiny_omni", lambda out, seed: None)
+    monkeypatch.setattr(stages, "build_tiny_omni", lambda out, seed, vision_width: None)
     monkeypatch.setattr(stages, "pretrain_base", lambda init, samples, root, out, s: bases.append((root, out)) or out)
     for shortcut in ("vision", "text"):
         stages.base_model(config.load("smoke", **{"synthemo.clip.shortcut": shortcut}))

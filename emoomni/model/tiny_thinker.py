@@ -80,15 +80,26 @@ def omni_processor(tokenizer: object, max_pixels: int = 112 * 112) -> object:
                                 tokenizer=tokenizer, chat_template=OMNI_TEMPLATE)
 
 
-def omni_config(tokenizer: object) -> object:
-    """The tiny thinker config, with every token id taken from ``tokenizer``."""
+def vision_config(width: int = VISION["hidden_size"]) -> dict:
+    """The vision tower's config at ``width`` (feed-forward twice as wide, one head per 32 channels).
+
+    >>> [vision_config(w)[k] for w in (64, 128) for k in ("hidden_size", "intermediate_size", "num_heads")]
+    [64, 128, 2, 128, 256, 4]
+    """
+    if width < 32 or width % 32:
+        raise ValueError(f"the vision tower's width must be a positive multiple of 32, got {width}")
+    return dict(VISION, hidden_size=width, intermediate_size=2 * width, num_heads=width // 32)
+
+
+def omni_config(tokenizer: object, vision_width: int = VISION["hidden_size"]) -> object:
+    """The tiny thinker config, with every token id taken from ``tokenizer``; the vision tower ``vision_width`` wide."""
     from transformers import Qwen2_5OmniThinkerConfig
 
     tid = tokenizer.convert_tokens_to_ids
     text = dict(TEXT, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
     config = Qwen2_5OmniThinkerConfig(
-        text_config=text, vision_config=dict(VISION, out_hidden_size=TEXT["hidden_size"]),
+        text_config=text, vision_config=dict(vision_config(vision_width), out_hidden_size=TEXT["hidden_size"]),
         audio_config=dict(AUDIO, output_dim=TEXT["hidden_size"]),
         audio_token_index=tid("<|AUDIO|>"), image_token_index=tid("<|IMAGE|>"), video_token_index=tid("<|VIDEO|>"),
         audio_start_token_id=tid("<|audio_bos|>"), audio_end_token_id=tid("<|audio_eos|>"),
@@ -101,7 +112,7 @@ def omni_config(tokenizer: object) -> object:
     return config
 
 
-def build_tiny_omni(out_dir: str | Path, seed: int = 0) -> Path:
+def build_tiny_omni(out_dir: str | Path, seed: int = 0, vision_width: int = VISION["hidden_size"]) -> Path:
     """Build, save and return a tiny random Qwen2.5-Omni thinker with its processor and the guided tokens."""
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration
 
@@ -112,7 +123,7 @@ def build_tiny_omni(out_dir: str | Path, seed: int = 0) -> Path:
     processor = omni_processor(tokenizer)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Qwen2_5OmniThinkerForConditionalGeneration(omni_config(tokenizer)).eval()
+        model = Qwen2_5OmniThinkerForConditionalGeneration(omni_config(tokenizer, vision_width)).eval()
     add_guided_tokens(model, processor, seed=seed)
     gc = model.generation_config
     gc.do_sample = False
