@@ -136,3 +136,30 @@ def test_the_towers_learn_the_skill_items_attributes_beside_their_cues(tiny, dat
     assert all(k.startswith("audio_tower.") for k in before if not (before[k] == after[k]).all())
     with pytest.raises(ValueError, match="at least 10 items"):
         pretrain_encoders(tiny, samples, root, tmp_path / "enc2", s, skills=plans[:5], skills_root=tmp_path / "skills")
+
+
+def test_the_skills_weight_scales_only_the_skills_loss():
+    """A weight of 0 leaves the skills' probes untrained while the cue is learned as before."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from emoomni.train.encoders import Task, train_tower
+
+    def run(weight: float) -> dict:
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(4, 8)
+        model = SimpleNamespace(config=SimpleNamespace(text_config=SimpleNamespace(hidden_size=8)),
+                                model=SimpleNamespace(audio_tower=layer))
+        x = torch.randn(64, 3, 4)
+        cue = (x[:, :, 0].mean(1) > 0).long()[:, None]
+        skill = (x[:, :, 1].mean(1) > 0).long()[:, None]
+        tokens = lambda items: [layer(i) for i in items]  # noqa: E731
+        tasks = {"cue": Task(x[:48], cue[:48], {"cue": 2}, x[48:], cue[48:], tokens),
+                 "skills": Task(x[:48], skill[:48], {"sign": 2}, x[48:], skill[48:], tokens)}
+        s = EncoderSettings(audio_steps=60, batch_size=16, learning_rate=0.05, skills_weight=weight)
+        return train_tower(model, "audio", tasks, 60, s)
+
+    full, none = run(1.0), run(0.0)
+    assert full["cue"]["final_loss"] < 0.4 * len(EncoderSettings().probes) and none["cue"]["final_loss"] < 0.4 * 2
+    assert full["skills"]["final_loss"] < 0.4 * 2 < none["skills"]["final_loss"]  # untrained probes stay near 2 x log 2

@@ -91,6 +91,9 @@ class EncoderSettings:
     (colour, shape, count and corner; sound type, pitch contour, beep count and spoken word), one batch of them
     beside every batch of cues (:func:`skill_tasks`), as a real Omni model's encoders were pretrained on
     general images and sounds."""
+    skills_weight: float = when_set(1.0)
+    """The factor on the skills' loss (summed over their four heads and the poolings) beside the cue's (one head):
+    0.25 gives a skill head the weight of the cue."""
     probes: tuple[str, ...] = ("mean and max", "mean")
     """The poolings of a clip's output tokens (names in :data:`POOLS`) that each get a throw-away probe, their
     losses summed; the probe on the mean spreads the cue over the tokens (see the module docstring)."""
@@ -234,7 +237,7 @@ def train_tower(model: Any, modality: str, tasks: dict[str, Task], steps: int, s
             losses[name] = sum(_probe_loss(probe(pooled(out, pool)), task.targets[idx], task.heads)
                                for pool, probe in probes[name].items())
         optimizer.zero_grad()
-        sum(losses.values()).backward()
+        sum(loss * (s.skills_weight if name == "skills" else 1.0) for name, loss in losses.items()).backward()
         optimizer.step()
     encoder.eval()
     result = {}
