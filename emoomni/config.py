@@ -13,6 +13,7 @@ import yaml
 
 from emoomni.data.synthemo.generate import SynthEmoConfig
 from emoomni.model.entropy_sites import ENTROPY_SITES
+from emoomni.model.tiny_thinker import VISION
 from emoomni.omnicot import ORDERS, STYLES
 from emoomni.paths import REPO_ROOT
 from emoomni.settings import ConfigError, build, key_dict, when_set
@@ -86,7 +87,7 @@ class BaseStage:
     """``tiny``: build a tiny Qwen2.5-Omni thinker and pre-train it; otherwise a local path or hub id used as is."""
     seed: int = 0
     """Seed of the tiny model's random initialisation."""
-    vision_width: int = when_set(64)
+    vision_width: int = when_set(VISION["hidden_size"])
     """Width of the tiny thinker's vision tower (:func:`emoomni.model.tiny_thinker.vision_config`)."""
     pretrain: PretrainSettings = field(default_factory=PretrainSettings)
     """Description pre-training of the tiny base (ignored for real weights)."""
