@@ -126,6 +126,17 @@ def test_one_modality_rows_join_the_descriptions_when_asked(tiny, data, tmp_path
     assert len(list((tmp_path / "pre").glob("faces-*/face-*.mp4"))) == 6 + 0  # faces // 10 held out: none of 6
 
 
+@pytest.mark.parametrize("questions", [0, 4])
+def test_only_the_asked_number_of_skill_items_join_the_descriptions(tiny, data, tmp_path, questions):
+    root, samples = data
+    settings = PretrainSettings(max_steps=1, per_device_batch_size=2, learning_rate=1e-3, warmup=0.0, save_steps=100,
+                                skill_items=6, skill_seed=7, skill_questions=questions)
+    out = pretrain_base(tiny, samples, root, tmp_path / "pre", settings)
+    ids = json.loads((out / "emoomni_pretrain.json").read_text())["train_ids"]
+    assert [i for i in ids if i.startswith("skill/")] == [f"skill/7/omnibench-{i}" for i in range(questions)]
+    assert len(skill_rows(tmp_path / "pre" / "skills-s7-n6", 6, 7)) == 6  # every item is generated all the same
+
+
 def test_general_questions_join_the_descriptions_answered_by_letter_and_unlike_the_benchmark(tiny, data, tmp_path):
     from emoomni.data import synthbench
 

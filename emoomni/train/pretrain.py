@@ -252,6 +252,9 @@ class PretrainSettings(TrainerSettings):
     rows with the audio tower learning them, 46 % by option text (the sound questions answered, the pictures
     and the spoken word not) and 67.5 / 69.2 / 60.8 %; 500 such rows, 33 % and 85.0 / 63.3 / 88.3 %. Every
     variant costs perception, so the default has none."""
+    skill_questions: int | None = when_set(None)
+    """How many of the skill items join the descriptions as questions: None, all of them; 0, none, so that
+    the towers can learn the items' attributes (``encoders.skills``) while the language model is not asked."""
     skill_seed: int = when_set(1000)
     """The seed of those items; SynthBench, the benchmark, draws its items from seed 0."""
     skill_answer: str = when_set("letter")
@@ -285,7 +288,7 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
     if e.skills and not s.skill_items:
         raise ValueError("encoders.skills needs skill_items: the towers learn the attributes of those items")
     if s.skill_items:
-        rows += skill_rows(skills_root, s.skill_items, s.skill_seed, s.skill_answer)
+        rows += skill_rows(skills_root, s.skill_items, s.skill_seed, s.skill_answer)[: s.skill_questions]
     start = Path(tiny_model_dir)
     if e.modalities:
         plans = [synthbench.plan(i, s.skill_seed) for i in range(s.skill_items)] if e.skills else []
