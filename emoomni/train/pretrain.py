@@ -254,7 +254,10 @@ class PretrainSettings(TrainerSettings):
     variant costs perception, so the default has none."""
     skill_questions: int | None = when_set(None)
     """How many of the skill items join the descriptions as questions: None, all of them; 0, none, so that
-    the towers can learn the items' attributes (``encoders.skills``) while the language model is not asked."""
+    the towers can learn the items' attributes (``encoders.skills``) while the language model is not asked.
+    So learned by the vision tower alone (weight 0.1), with four description epochs and 12,800 language rows,
+    1,500 items gave the first base that reads the face, the voice and the words of 90 % or more of 120 test
+    clips (90.0, 90.8 and 99.2 %; the README, "What reaches 90 %")."""
     skill_seed: int = when_set(1000)
     """The seed of those items; SynthBench, the benchmark, draws its items from seed 0."""
     skill_answer: str = when_set("letter")
