@@ -135,6 +135,8 @@ def test_only_the_asked_number_of_skill_items_join_the_descriptions(tiny, data, 
     ids = json.loads((out / "emoomni_pretrain.json").read_text())["train_ids"]
     assert [i for i in ids if i.startswith("skill/")] == [f"skill/7/omnibench-{i}" for i in range(questions)]
     assert len(skill_rows(tmp_path / "pre" / "skills-s7-n6", 6, 7)) == 6  # every item is generated all the same
+    with pytest.raises(ValueError, match="skill_questions must lie between 0 and skill_items"):
+        pretrain_base(tiny, samples, root, tmp_path / "other", replace(settings, skill_questions=7))
 
 
 def test_general_questions_join_the_descriptions_answered_by_letter_and_unlike_the_benchmark(tiny, data, tmp_path):

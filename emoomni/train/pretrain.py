@@ -290,6 +290,8 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
     skills_root = out / f"skills-s{s.skill_seed}-n{s.skill_items}"
     if e.skills and not s.skill_items:
         raise ValueError("encoders.skills needs skill_items: the towers learn the attributes of those items")
+    if s.skill_questions is not None and not 0 <= s.skill_questions <= s.skill_items:
+        raise ValueError(f"skill_questions must lie between 0 and skill_items ({s.skill_items}), got {s.skill_questions}")
     if s.skill_items:
         rows += skill_rows(skills_root, s.skill_items, s.skill_seed, s.skill_answer)[: s.skill_questions]
     start = Path(tiny_model_dir)
