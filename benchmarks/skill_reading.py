@@ -12,23 +12,12 @@ for the next item's: a language model that reads the picture changes most of the
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
-
-import torch
 
 from emoomni.data import omnibench
 from emoomni.evaluate.omnibench import accuracy_by_task, answer_questions
 from emoomni.model import load_omni
-from emoomni.model.inputs import reply_log_probs
-
-
-def likeliest(net, processor, item, root: Path, picture: str) -> str:
-    """The option whose text, as the whole reply, has the highest mean log-probability per token, with ``picture``."""
-    chat = omnibench.question_messages(item, root)
-    chat[1]["content"][0]["image"] = picture
-    scores, n = reply_log_probs(net, processor, [[*chat, {"role": "assistant", "content": [{"type": "text", "text": o}]}]
-                                                for o in item.options])
-    return item.options[int(torch.argmax(scores / n))]
 
 
 def main() -> None:
@@ -43,15 +32,19 @@ def main() -> None:
         raise SystemExit(f"{args.base} was built without skill rows (no pretrain/skills-s*-n*)")
     items = omnibench.index(root)[0]
     net, processor = load_omni(args.base / "pretrain" / "model")
-    out = args.base / "pretrain" / f"skill-reading-{args.items}.jsonl"
-    print(accuracy_by_task(answer_questions(net, processor, items[: args.items], root, out, batch_size=8,
-                                            max_new_tokens=8, mode="option")).to_string())
+
+    def answers(chosen, name):
+        """The likeliest option of each item (``omnibench.mode: option``), cached beside the base."""
+        return answer_questions(net, processor, chosen, root, args.base / "pretrain" / f"skill-reading-{name}.jsonl",
+                                batch_size=8, mode="option")
+
+    print(accuracy_by_task(answers(items[: args.items], str(args.items))).to_string())
     chosen = [i for i in items if i.task_type == args.task][: args.swaps]
-    pictures = [omnibench.question_messages(i, root)[1]["content"][0]["image"] for i in chosen]
-    own = [likeliest(net, processor, i, root, p) for i, p in zip(chosen, pictures)]
-    swapped = [likeliest(net, processor, i, root, p) for i, p in zip(chosen, pictures[1:] + pictures[:1])]
-    print(f"{args.task}: right with its own picture on {sum(a == i.answer for a, i in zip(own, chosen))} of "
-          f"{len(chosen)}; answer changed by another item's picture on {sum(a != b for a, b in zip(own, swapped))}")
+    own = answers(chosen, f"{args.task}-{args.swaps}")
+    swapped = answers([replace(i, image=j.image) for i, j in zip(chosen, chosen[1:] + chosen[:1])],
+                      f"{args.task}-{args.swaps}-swapped")
+    print(f"{args.task}: right with its own picture on {sum(a['correct'] for a in own)} of {len(chosen)}; answer "
+          f"changed by another item's picture on {sum(a['choice'] != b['choice'] for a, b in zip(own, swapped))}")
 
 
 if __name__ == "__main__":
