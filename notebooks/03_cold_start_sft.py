@@ -18,8 +18,9 @@
 # reasoning before DyME-GRPO. The same code runs here on the embedded default: a tiny, randomly
 # initialised model of the real `Qwen2_5OmniThinkerForConditionalGeneration` class, standing in
 # for Qwen's own pre-training with three short phases that never show the emotion task: an encoder
-# phase (the vision tower learns the six expressions from face-only clips, the audio tower the six
-# voices, each with a throw-away probe), a language phase on text alone (quote a delimited
+# phase (the vision tower learns the six expressions from face-only clips and, beside them, the colour,
+# shape, count and corner of SynthBench-style pictures drawn apart from SynthBench's own; the audio tower
+# learns the six voices; each with a throw-away probe), a language phase on text alone (quote a delimited
 # transcript, say how its words sound), then a description pre-training on SynthEmo's `pretrain`
 # split, whose cues are drawn independently of each other (say what the face, the voice and the words
 # show), with face clips alone and voices alone mixed in.
