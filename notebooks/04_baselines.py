@@ -69,7 +69,7 @@ paper.table2()
 #
 # The face is the shortcut because the paper finds Qwen2.5-Omni collapsing onto vision, and because a
 # model can only collapse onto a modality it perceives: the base reads the face about as well as the
-# voice and the words (notebook 03). Two other designs were tried on this base with label-only SFT over three
+# voice and the words (notebook 03). Two other designs were tried on an earlier base with label-only SFT over three
 # seeds and dropped: the words as the shortcut (the signature on one seed of three) and the words
 # never neutralised in `train` (on none); the README lists their numbers.
 #
