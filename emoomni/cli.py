@@ -174,7 +174,8 @@ def _study(args: argparse.Namespace) -> int:
         outcomes = study(params)
         compared = pairs(list(outcomes))
         print(f"\n## {title}\n")
-        print(seed_study.table(outcomes).to_markdown(), seed_study.differences_table(outcomes, compared).to_markdown(),
+        print(seed_study.table(outcomes).to_markdown(), seed_study.per_seed(outcomes, params.study.seeds).to_markdown(),
+              seed_study.differences_table(outcomes, compared).to_markdown(),
               "\n".join(seed_study.verdicts(outcomes, compared, unit)), sep="\n\n")
     return 0
 

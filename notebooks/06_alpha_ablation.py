@@ -116,6 +116,12 @@ seed_study.table(rmod)
 # %% mystnb={"figure": {"caption": "GRPO and DyME-GRPO at each entropy site and trace order: mean over seeds and clips with 95 % two-level bootstrap intervals.", "name": "fig-rmod-study"}}
 collapse_report.study_chart(rmod)
 
+# %% [markdown]
+# Accuracy per seed (a failed run shows as one seed far from the others):
+
+# %%
+seed_study.per_seed(rmod, params.study.seeds)
+
 # %%
 seed_study.differences_table(rmod, comparisons)
 

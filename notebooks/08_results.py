@@ -158,6 +158,13 @@ seed_study.table(study)
 collapse_report.study_chart(study)
 
 # %% [markdown]
+# Each arm's accuracy per seed: a run that failed shows here as one seed far from the others, where
+# the mean above only moves and its interval only widens.
+
+# %%
+seed_study.per_seed(study, params.study.seeds)
+
+# %% [markdown]
 # The differences from one arm to the next (label-only SFT to OmniCoT SFT to GRPO to DyME-GRPO), in
 # points; a star marks a difference whose interval excludes 0:
 

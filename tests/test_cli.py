@@ -60,4 +60,5 @@ def test_study_prints_the_tables_and_verdicts_for_the_seeds_and_sites_asked(monk
     study = seen["params"].study
     assert exit_.value.code == 0 and (list(study.seeds), list(study.rmod_sites)) == ([3, 4], ["section"])
     assert "| GRPO (fixed) " in out and "+50.0 [12.5, 87.5] *" in out
+    assert "|   seed 3 |   seed 4 |" in out  # the per-seed table names the seeds asked
     assert "DyME section (fixed) beats GRPO (fixed) on accuracy by 50.0 points" in out

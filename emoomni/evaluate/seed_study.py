@@ -73,6 +73,21 @@ def table(outcomes: Outcomes) -> pd.DataFrame:
     return frame
 
 
+def per_seed(outcomes: Outcomes, seeds: Sequence[int], metric: str = "accuracy") -> pd.DataFrame:
+    """One metric per arm and seed (percent), where a seed unlike the others shows that a mean hides.
+
+    >>> o = {"A": [{"accuracy": [1, 0]}, {"accuracy": [0, 0]}]}
+    >>> per_seed(o, [3, 4]).loc["A"].tolist()
+    [50.0, 0.0]
+    """
+    rows = {arm: matrix(per, metric).mean(axis=1) * 100 for arm, per in outcomes.items()}
+    if any(len(r) != len(seeds) for r in rows.values()):
+        raise ValueError(f"{len(seeds)} seeds named for arms of {sorted({len(r) for r in rows.values()})} seeds")
+    frame = pd.DataFrame(rows, index=[f"seed {s}" for s in seeds]).T.round(1)
+    frame.index.name = METRICS[metric]
+    return frame
+
+
 def differences(outcomes: Outcomes, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Interval]]:
     """Per pair ``(a, b)`` and metric: ``b - a``, paired over the shared seeds and clips."""
     metrics = _metrics({k: outcomes[k] for pair in pairs for k in pair})
