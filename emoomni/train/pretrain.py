@@ -293,10 +293,10 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
     if s.skill_questions is not None and not 0 <= s.skill_questions <= s.skill_items:
         raise ValueError(f"skill_questions must lie between 0 and skill_items ({s.skill_items}), got {s.skill_questions}")
     asked = s.skill_items if s.skill_questions is None else s.skill_questions
-    if s.skill_items and not (skills_root / synthbench.ITEMS_FILE).exists():
-        synthbench.generate(skills_root, s.skill_items, s.skill_seed)
-    if asked:  # reading the items back checks every medium: seconds a base that asks nothing need not spend
+    if asked:
         rows += skill_rows(skills_root, s.skill_items, s.skill_seed, s.skill_answer)[:asked]
+    elif s.skill_items and not (skills_root / synthbench.ITEMS_FILE).exists():
+        synthbench.generate(skills_root, s.skill_items, s.skill_seed)  # for the towers only: no read-back check
     start = Path(tiny_model_dir)
     if e.modalities:
         plans = [synthbench.plan(i, s.skill_seed) for i in range(s.skill_items)] if e.skills else []
