@@ -18,8 +18,9 @@
 # eyelids, mouth) carries a *visual* emotion, speech synthesised with espeak-ng whose prosody
 # carries a *vocal* emotion, and the spoken sentence, whose wording carries a *lexical* emotion
 # (stored as the transcript, as MER ships subtitles). A *condition* decides how the three relate,
-# and the gold label is the emotion at least two of them carry. Under the default mixtures the
-# face is right on almost every training clip, the shortcut a model can collapse onto (as the paper
+# and the gold label is the emotion at least two of them carry. Under the default profile's mixtures
+# the face is right on every training clip and the voice and the words on 60 % of them: the face is
+# the shortcut a model can collapse onto (as the paper
 # finds Qwen2.5-Omni collapsing onto vision), while the test split over-represents the clips a
 # face-only model gets wrong: a neutral face over an angry voice and angry words (the paper's
 # Figure 1), or a face that shows another emotion than voice and words. Notebook 04 shows whether a
