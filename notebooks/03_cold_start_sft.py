@@ -125,6 +125,14 @@ report.accuracy_by_condition(runs, samples)
 report.section_cue_recovery(runs, samples)
 
 # %% [markdown]
+# The same for the SFT model, per condition. Under the default profile's training mixture the face
+# always shows the gold emotion and never a poker face, so where a test clip's face is neutral or
+# dissents, a `[vision]` section that names the answer instead of the face is what training taught:
+
+# %%
+report.section_cue_recovery_by_condition(after, samples)
+
+# %% [markdown]
 # ## Example outputs after SFT
 
 # %%

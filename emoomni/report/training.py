@@ -143,3 +143,22 @@ def section_cue_recovery(runs: Mapping[str, Sequence], samples: Sequence[Sample]
             row[f"{section} sections"] = phrased
         rows[name] = row
     return pd.DataFrame(rows).T
+
+
+def section_cue_recovery_by_condition(preds: Sequence, samples: Sequence[Sample]) -> pd.DataFrame:
+    """:func:`section_cue_recovery` of one model's predictions, one row per SynthEmo condition (cue columns only).
+
+    >>> from types import SimpleNamespace as P
+    >>> a = Sample("a", "synthemo", "test", meta={"condition": "agree", "cues": {"vision": "sad"}})
+    >>> b = Sample("b", "synthemo", "test", meta={"condition": "poker_face", "cues": {"vision": "neutral"}})
+    >>> said = "[vision] it suggests sad."
+    >>> table = section_cue_recovery_by_condition([P(sample_id="a", text=said), P(sample_id="b", text=said)], [a, b])
+    >>> table["vision cue named (%)"].tolist()
+    [100.0, 0.0]
+    """
+    cond = {s.id: s.meta.get("condition", "all") for s in samples}
+    rows = {c: section_cue_recovery({c: [p for p in preds if cond.get(p.sample_id) == c]},
+                                    [s for s in samples if cond[s.id] == c]).iloc[0]
+            for c in sorted(set(cond.values()))}
+    table = pd.DataFrame(rows).T
+    return table[[c for c in table.columns if c.endswith("cue named (%)")]]
