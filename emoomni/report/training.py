@@ -157,8 +157,7 @@ def section_cue_recovery_by_condition(preds: Sequence, samples: Sequence[Sample]
     [100.0, 0.0]
     """
     cond = {s.id: s.meta.get("condition", "all") for s in samples}
-    rows = {c: section_cue_recovery({c: [p for p in preds if cond.get(p.sample_id) == c]},
-                                    [s for s in samples if cond[s.id] == c]).iloc[0]
+    rows = {c: section_cue_recovery({c: preds}, [s for s in samples if cond[s.id] == c]).iloc[0]
             for c in sorted(set(cond.values()))}
     table = pd.DataFrame(rows).T
     return table[[c for c in table.columns if c.endswith("cue named (%)")]]
