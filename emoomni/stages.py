@@ -124,7 +124,8 @@ def base_model(params: Params) -> str:
 
     shared = pretrain_params(params)
     samples, root = synthemo_set(shared)
-    out = profile_runs(params) / f"base-{synthemo_dir(shared).name}-tiny{TINY_VERSION}-{stage_hash(b)}"
+    key = stage_hash(dataclasses.replace(b, pretrain=b.pretrain.before_skill_phase()))  # the skill phase: a subfolder
+    out = profile_runs(params) / f"base-{synthemo_dir(shared).name}-tiny{TINY_VERSION}-{key}"
     init = out / "init"
     if not (init / "config.json").exists():
         build_tiny_omni(init, seed=b.seed, vision_width=b.vision_width)
@@ -135,11 +136,14 @@ def base_logs(params: Params) -> dict[str, Path]:
     """The training logs (``log_history.csv``) of the tiny base's pre-training phases; none for a real base."""
     if params.base.model != "tiny":
         return {}
-    pretrain = Path(base_model(params)).parent
+    last, skills = Path(base_model(params)).parent, params.base.pretrain.skill_phase_epochs
+    pretrain = last.parent if skills else last
     logs = {}
     if params.base.pretrain.language_samples:
         logs["base language phase"] = pretrain / "language" / "log_history.csv"
     logs["base descriptions"] = pretrain / "log_history.csv"
+    if skills:
+        logs["base skill phase"] = last / "log_history.csv"
     return logs
 
 

@@ -161,6 +161,28 @@ def test_general_questions_join_the_descriptions_answered_by_letter_and_unlike_t
     assert not any(content(p) in bench for p in plans)
 
 
+def test_the_skill_phase_continues_the_descriptions_with_frozen_towers(tiny, data, tmp_path):
+    root, samples = data
+    settings = PretrainSettings(max_steps=1, per_device_batch_size=2, learning_rate=1e-3, warmup=0.0, save_steps=100,
+                                skill_items=4, skill_seed=7, skill_questions=0,
+                                skill_phase_epochs=1.0, skill_phase_learning_rate=1e-2, skill_phase_replay=2)
+    out = pretrain_base(tiny, samples, root, tmp_path / "pre", settings)
+    described = tmp_path / "pre" / "model"
+    assert out == tmp_path / "pre" / settings.skill_phase_dir() / "model"
+    meta = json.loads((out / "emoomni_pretrain.json").read_text())
+    pre = [s.id for s in samples if s.split == "pretrain"]
+    assert meta["base_model"] == str(described.resolve()) and meta["global_step"] == 3
+    assert meta["train_ids"] == [f"skill/7/omnibench-{i}" for i in range(4)] + pre[:2]
+    assert meta["settings"]["learning_rate"] == 1e-2
+    assert "skill_phase_epochs" not in json.loads((described / "emoomni_pretrain.json").read_text())["settings"]
+    new, old = (dict(load_omni(m)[0].named_parameters()) for m in (out, described))
+    for part, moved in (("model.audio_tower.", False), ("model.visual.", False), ("model.language_model.", True)):
+        changed = [n for n in old if n.startswith(part) and not torch.equal(new[n], old[n])]
+        assert bool(changed) == moved, part
+    with pytest.raises(ValueError, match="skill_phase_epochs needs skill_items"):
+        pretrain_base(tiny, samples, root, tmp_path / "other", replace(settings, skill_items=0, skill_questions=None))
+
+
 def test_language_rows_quote_the_delimited_words_and_name_their_emotion():
     rows = language_rows(18, seed=3)
     assert rows[:5] == language_rows(5, seed=3) and rows != language_rows(18, seed=4)
