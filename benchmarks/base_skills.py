@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import yaml
 
@@ -54,12 +53,10 @@ def main() -> None:
     table = accuracy_by_task(stages.omnibench_answers(params, base))
     print(f"SynthBench ({params.omnibench.mode}): {100 * table.loc['overall', 'accuracy']:.0f} % of "
           f"{table.loc['overall', 'n']}; " + ", ".join(f"{k} {int(r.correct)}/{int(r.n)}" for k, r in table.drop("overall").iterrows()))
-    for folder in Path(base).parents[:2]:  # the skill phase's model sits one folder below the descriptions'
-        probes = folder / "encoders" / "model" / "encoders.json"
-        if probes.exists():
-            for tower, result in json.loads(probes.read_text())["probes"].items():
-                print(f"encoder probe, {tower}: {json.dumps(result['held_out_accuracy'])}")
-            break
+    probes = stages.base_pretrain_dir(params) / "encoders" / "model" / "encoders.json"
+    if probes.exists():
+        for tower, result in json.loads(probes.read_text())["probes"].items():
+            print(f"encoder probe, {tower}: {json.dumps(result['held_out_accuracy'])}")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def main() -> None:
     params = config.load(args.profile)
     base = Path(stages.base_model(params))
     work = profile_runs(params) / "skill-learning"
-    root = base.parent / f"skills-s1000-n{args.items}"
+    root = stages.base_pretrain_dir(params) / f"skills-s1000-n{args.items}"
     if not root.exists():
         root = work / f"skills-s1000-n{args.items}"
     rows = skill_rows(root, args.items, 1000, answer="option")

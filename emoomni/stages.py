@@ -132,18 +132,23 @@ def base_model(params: Params) -> str:
     return str(pretrain_base(init, samples, root, out / "pretrain", b.pretrain))
 
 
+def base_pretrain_dir(params: Params) -> Path:
+    """The tiny base's pre-training folder: the descriptions' run, with its encoder, language and skill phases inside."""
+    model = Path(base_model(params))
+    return model.parents[1] if params.base.pretrain.skill_phase_epochs else model.parent
+
+
 def base_logs(params: Params) -> dict[str, Path]:
     """The training logs (``log_history.csv``) of the tiny base's pre-training phases; none for a real base."""
     if params.base.model != "tiny":
         return {}
-    last, skills = Path(base_model(params)).parent, params.base.pretrain.skill_phase_epochs
-    pretrain = last.parent if skills else last
+    pretrain = base_pretrain_dir(params)
     logs = {}
     if params.base.pretrain.language_samples:
         logs["base language phase"] = pretrain / "language" / "log_history.csv"
     logs["base descriptions"] = pretrain / "log_history.csv"
-    if skills:
-        logs["base skill phase"] = last / "log_history.csv"
+    if params.base.pretrain.skill_phase_epochs:
+        logs["base skill phase"] = pretrain / params.base.pretrain.skill_phase_dir() / "log_history.csv"
     return logs
 
 
