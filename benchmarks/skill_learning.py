@@ -3,7 +3,7 @@
 Usage: python benchmarks/skill_learning.py [--profile default] [--items 1500] [--task REGEX] [--epochs 2]
                                            [--lr 3e-3] [--train-vision] [--replay 0] [--perception 0]
 
-Continues the profile's tiny base (built or reused) on SynthBench-style skill rows alone (``--items`` items of
+Continues the profile's tiny base as it is before any skill phase (built or reused) on SynthBench-style skill rows alone (``--items`` items of
 seed 1000, the task types matching ``--task``, answered with the option text), its towers frozen unless
 ``--train-vision``, with ``--replay`` of the base's own description clips mixed in, then prints:
 
@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--perception", type=int, default=0, help="test clips to measure cue recognition on, before and after")
     args = ap.parse_args()
 
-    params = config.load(args.profile)
+    params = config.load(args.profile, **{"base.pretrain.skill_phase_epochs": 0.0})  # the descriptions' model
     base = Path(stages.base_model(params))
     work = profile_runs(params) / "skill-learning"
     root = stages.base_pretrain_dir(params) / f"skills-s1000-n{args.items}"

@@ -17,13 +17,15 @@
 # batch 32) on 4.4K OmniCoT traces so that it learns to emit the guided tokens and the structured
 # reasoning before DyME-GRPO. The same code runs here on the embedded default: a tiny, randomly
 # initialised model of the real `Qwen2_5OmniThinkerForConditionalGeneration` class, standing in
-# for Qwen's own pre-training with three short phases that never show the emotion task: an encoder
+# for Qwen's own pre-training with phases that never show the emotion task: an encoder
 # phase (the vision tower learns the six expressions from face-only clips and, beside them, the colour,
 # shape, count and corner of SynthBench-style pictures drawn apart from SynthBench's own; the audio tower
 # learns the six voices; each with a throw-away probe), a language phase on text alone (quote a delimited
 # transcript, say how its words sound), then a description pre-training on SynthEmo's `pretrain`
 # split, whose cues are drawn independently of each other (say what the face, the voice and the words
-# show), with face clips alone and voices alone mixed in.
+# show), with face clips alone and voices alone mixed in, and last, where the profile asks for it
+# (`base.pretrain.skill_phase_epochs`), a skill phase: the language model alone, towers frozen, learns
+# to answer SynthBench-style questions on the skill items, for the general-ability check of notebook 07.
 # It is then LoRA-tuned with TRL's `SFTTrainer` on the OmniCoT records of notebook 02, the guided
 # tokens' embedding and output rows trained through peft's `trainable_token_indices` (here also
 # the rows of the answer tokens, which the tiny base never saw; a real base knows them). The

@@ -19,10 +19,11 @@
 # perception questions over a picture and a sound clip (colours, shapes, counts, positions, pitch,
 # beeps, spoken words, and questions that need both), four options each. In the paper's protocol
 # (`omnibench.mode: generate`) a greedy reply is parsed for an option letter in its common forms or
-# the option's text, and an unparseable reply counts as wrong. The embedded default's tiny model was
-# never taught to answer multiple-choice questions (every free reply of it is unparseable), so its
-# profile scores `likelihood` instead: the option letter the model finds likeliest as the first
-# token of its reply. Chance is 25 %.
+# the option's text, and an unparseable reply counts as wrong. The embedded default's base learns these
+# skills in the last phase of its pre-training (`base.pretrain.skill_phase_epochs`), on 1,500 items
+# disjoint from SynthBench's, answered with the option's text, not its letter; its profile therefore
+# scores `option`: the option whose text the model finds likeliest as its reply (`likelihood` reads
+# the likeliest option letter instead). Chance is 25 %.
 
 # %% tags=["parameters"]
 profile = "default"  # type: str params/<profile>.yaml: default, smoke or paper
@@ -97,6 +98,6 @@ print("\n".join(seed_study.verdicts(skills, kept, unit="items")))
 report.failure_table(runs)
 
 # %% [markdown]
-# On the embedded default both models are the tiny thinker, whose general perception comes only
-# from SynthEmo's description pre-training: this check says whether the emotion stages moved its
-# answers to general questions, not how the paper's 7B model fares.
+# On the embedded default both models are the tiny thinker, whose general skills come only from its
+# pre-training (SynthEmo's descriptions, then the skill phase): this check says what the emotion
+# stages did to its answers to general questions, not how the paper's 7B model fares.
