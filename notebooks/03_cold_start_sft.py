@@ -60,11 +60,14 @@ print(f"base model: {notebooks.relative(base)}\nSFT adapter: {notebooks.relative
 # %% [markdown]
 # ## Loss curves
 #
-# The base's language and description phases, then LoRA SFT (loss on the assistant turn
+# The base's language, description and skill phases, then LoRA SFT (loss on the assistant turn
 # only), with the evaluation loss on held-out OmniCoT records. Each phase counts its own steps.
 
-# %% mystnb={"figure": {"caption": "Training loss against the optimizer step for the base's language phase, its description pre-training and LoRA SFT; the dashed markers are SFT's loss on held-out OmniCoT records.", "name": "fig-sft-loss"}}
-report.loss_curves(stages.training_logs(params))
+# %% tags=["remove-output"]
+logs = stages.training_logs(params)
+
+# %% mystnb={"figure": {"caption": "Training loss against the optimizer step for the base's language phase, its description pre-training, its skill phase and LoRA SFT; the dashed markers are SFT's loss on held-out OmniCoT records.", "name": "fig-sft-loss"}}
+report.loss_curves(logs)
 
 # %% [markdown]
 # ## What the base perceives

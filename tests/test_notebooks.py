@@ -72,3 +72,11 @@ def test_a_kernel_importing_the_helpers_does_not_import_papermill():
     code = "import sys, emoomni.notebooks; print('papermill' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("nb", NBS, ids=lambda p: p.name)
+def test_a_figure_cell_calls_no_stage(nb):
+    """A stage call can draw progress bars; beside a named figure they become outputs with its name twice."""
+    for cell in json.loads(nb.read_text())["cells"]:
+        if cell["cell_type"] == "code" and "figure" in cell["metadata"].get("mystnb", {}):
+            assert "stages." not in "".join(cell["source"]), f"{nb.name}: compute in a remove-output cell first"
