@@ -68,6 +68,7 @@ and 94.2 %: the face cue then sat in a few of the tower's tokens (see :mod:`emoo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -182,11 +183,19 @@ def skill_rows(root: str | Path, n: int, seed: int, answer: str = "letter") -> l
     if answer not in ("letter", "option"):
         raise ValueError(f"skill answers are 'letter' or 'option', got {answer!r}")
     root = Path(root)
-    items = omnibench.index(root)[0] if (root / synthbench.ITEMS_FILE).exists() else synthbench.generate(root, n, seed)
-    return [chat_row(f"skill/{seed}/{item.id}", [*omnibench.question_messages(item, root),
+    if not (root / synthbench.ITEMS_FILE).exists():
+        synthbench.generate(root, n, seed)
+    return list(_skill_rows(root, n, seed, answer, (root / synthbench.ITEMS_FILE).stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _skill_rows(root: Path, n: int, seed: int, answer: str, _mtime_ns: int) -> tuple[dict[str, Any], ...]:
+    """:func:`skill_rows` once per process and items file: indexing probes each item's media (seconds for 1,500)."""
+    items = omnibench.index(root)[0]
+    return tuple(chat_row(f"skill/{seed}/{item.id}", [*omnibench.question_messages(item, root),
                                                  {"role": "assistant", "content": [{"type": "text", "text":
                                                      item.letter if answer == "letter" else item.answer}]}])
-            for item in items[:n]]
+                 for item in items[:n])
 
 
 def language_rows(n: int, seed: int) -> list[dict[str, str]]:
