@@ -122,20 +122,19 @@ def base_model(params: Params) -> str:
     if b.model != "tiny":
         return b.model
 
-    shared = pretrain_params(params)
-    samples, root = synthemo_set(shared)
-    key = stage_hash(dataclasses.replace(b, pretrain=b.pretrain.before_skill_phase()))  # the skill phase: a subfolder
-    out = profile_runs(params) / f"base-{synthemo_dir(shared).name}-tiny{TINY_VERSION}-{key}"
-    init = out / "init"
+    samples, root = synthemo_set(pretrain_params(params))
+    init = base_pretrain_dir(params).parent / "init"
     if not (init / "config.json").exists():
         build_tiny_omni(init, seed=b.seed, vision_width=b.vision_width)
-    return str(pretrain_base(init, samples, root, out / "pretrain", b.pretrain))
+    return str(pretrain_base(init, samples, root, init.parent / "pretrain", b.pretrain))
 
 
 def base_pretrain_dir(params: Params) -> Path:
-    """The tiny base's pre-training folder: the descriptions' run, with its encoder, language and skill phases inside."""
-    model = Path(base_model(params))
-    return model.parents[1] if params.base.pretrain.skill_phase_epochs else model.parent
+    """The tiny base's pre-training folder, which :func:`base_model` fills (its key leaves out the skill phase's subfolder)."""
+    b = params.base
+    key = stage_hash(dataclasses.replace(b, pretrain=b.pretrain.before_skill_phase()))
+    data = synthemo_dir(pretrain_params(params)).name
+    return profile_runs(params) / f"base-{data}-tiny{TINY_VERSION}-{key}" / "pretrain"
 
 
 def base_logs(params: Params) -> dict[str, Path]:
