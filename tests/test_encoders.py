@@ -11,7 +11,8 @@ from emoomni.data.synthemo.design import CLASSES
 from emoomni.data.synthemo import generate
 from emoomni.data.synthemo.faces import face_clips
 from emoomni.data.synthemo.generate import SynthEmoConfig
-from emoomni.model.inputs import load_video
+from emoomni.data.synthemo.voices import voice_clips
+from emoomni.model.inputs import load_audio, load_video
 from emoomni.train.encoders import EncoderSettings, pretrain_encoders
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -60,6 +61,35 @@ def test_the_vision_phase_reads_unseen_faces_above_chance_and_moves_only_the_vis
     assert [e.outcome for e in ledger.entries()] == ["reused"]
     with pytest.raises(ValueError, match="more than 240 face clips"):
         pretrain_encoders(tiny, samples, root, tmp_path / "enc2", s, faces=faces[:240], faces_root=tmp_path / "faces")
+
+
+def test_voice_clips_sound_like_synthemo_s_tracks_cycle_the_classes_and_are_rendered_once(data, tmp_path):
+    root, samples = data
+    voices = voice_clips(tmp_path, 7, seed=3, workers=2)
+    assert [v.meta["cues"]["audio"] for v in voices[:6]] == list(CLASSES)
+    assert all(v.audio and not v.video and not v.transcript for v in voices)
+    wave = load_audio(str(tmp_path / voices[0].audio))
+    assert wave.shape == load_audio(str(root / samples[0].video)).shape  # the clip's length, as SynthEmo's tracks
+    assert abs(wave).max() > 0.05  # speech, not the padding alone
+    stamps = [(tmp_path / v.audio).stat().st_mtime_ns for v in voices]
+    assert voice_clips(tmp_path, 7, seed=3) == voices  # a rerun renders nothing
+    assert [(tmp_path / v.audio).stat().st_mtime_ns for v in voices] == stamps
+    other = voice_clips(tmp_path / "other", 1, seed=4)
+    assert load_audio(str(tmp_path / "other" / other[0].audio)).tolist() != wave.tolist()
+
+
+def test_the_audio_tower_learns_from_the_voice_clips_too_and_is_measured_on_the_split_s_voices(tiny, data, tmp_path):
+    root, samples = data
+    voices = voice_clips(tmp_path / "voices", 6, seed=0, workers=2)
+    s = EncoderSettings(audio_steps=2, batch_size=4, holdout=0.25, voices=6)
+    out = pretrain_encoders(tiny, samples, root, tmp_path / "enc", s, voices=voices, voices_root=tmp_path / "voices")
+    meta = json.loads((out / "encoders.json").read_text())
+    split = [x.id for x in samples if x.split == "pretrain" and x.video]
+    assert meta["voices"] == split + [v.id for v in voices]
+    assert meta["probes"]["audio"]["n_held_out"] == round(0.25 * len(split))  # measured on the split's voices only
+    assert meta["probes"]["audio"]["n_train"] == len(split) - round(0.25 * len(split)) + 6
+    before, after = weights(tiny), weights(out)
+    assert all(k.startswith("audio_tower.") for k in before if not (before[k] == after[k]).all())
 
 
 def test_unknown_probe_poolings_are_refused():

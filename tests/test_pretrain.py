@@ -74,6 +74,17 @@ def test_one_modality_rows_show_only_that_modality_and_describe_only_its_cue(dat
         single_messages(samples[0], root, "text")
 
 
+def test_a_voice_clip_s_row_plays_its_sound_file_and_describes_its_voice(tmp_path):
+    from emoomni.data.synthemo.voices import voice_clips
+
+    clip = voice_clips(tmp_path, 3, seed=0)[2]
+    messages = single_messages(clip, tmp_path, "audio")
+    user, answer = messages[1]["content"], messages[2]["content"][0]["text"]
+    assert [c["type"] for c in user] == ["audio", "text"] and user[0]["audio"] == str(tmp_path / clip.audio)
+    style = VOICE_INSTRUCTIONS.index(user[1]["text"])
+    assert answer == describe({"vision": "neutral", "audio": "sad", "text": "neutral"}, style).splitlines()[1]
+
+
 def test_two_pretraining_steps_update_the_whole_model_and_it_reloads(tiny, data, tmp_path):
     root, samples = data
     pre = [s for s in samples if s.split == "pretrain"]

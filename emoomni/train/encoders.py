@@ -24,7 +24,8 @@ that a step only runs the tower.
 but whose features, read by the same kind of probe, gave 79 % on SynthEmo's encoded eight-frame clips.)
 Audio: the voices of the ``split`` clips (the
 ``pretrain`` split, disjoint from every clip SFT, GRPO or evaluation uses), the last ``holdout`` of
-them kept aside to measure the probe. What the probe reaches on unseen faces and voices is written
+them kept aside to measure the probe, and ``voices`` voice-only clips (:mod:`emoomni.data.synthemo.voices`)
+that it learns from too. What the probe reaches on unseen faces and voices is written
 beside the model (``encoders.json``).
 
 Skills (``skills``). General questions ask what a picture or a sound shows, which a tower trained on faces
@@ -79,7 +80,10 @@ class EncoderSettings:
     faces: int = 3000
     """Rendered faces the vision tower learns from (plus ``faces // 10`` more, unseen, to measure it)."""
     holdout: float = 0.2
-    """Fraction of the voices kept aside to measure the audio tower."""
+    """Fraction of the ``split``'s voices kept aside to measure the audio tower."""
+    voices: int = when_set(0)
+    """Voice-only clips (:mod:`emoomni.data.synthemo.voices`) the audio tower learns from beside the ``split``'s
+    voices; with ``single_rows`` the descriptions also ask each of them for its voice."""
     frame_size: int = 112
     frames: int = 8
     """Frames per face clip, as SynthEmo's clips."""
@@ -301,21 +305,25 @@ def image_tokens(model: Any, items: Sequence[tuple[torch.Tensor, torch.Tensor]])
 def pretrain_encoders(model_dir: str | Path, samples: Sequence[Sample], data_root: str | Path, out_dir: str | Path,
                       settings: EncoderSettings, split: str = "pretrain", faces: Sequence[Sample] = (),
                       faces_root: str | Path | None = None, skills: Sequence[synthbench.Plan] = (),
-                      skills_root: str | Path | None = None) -> Path:
+                      skills_root: str | Path | None = None, voices: Sequence[Sample] = (),
+                      voices_root: str | Path | None = None) -> Path:
     """Train the towers of ``model_dir`` (see the module docstring) into ``out_dir/model``; cached by settings and data.
 
     ``faces`` (under ``faces_root``) are the face clips of :func:`emoomni.data.synthemo.faces.face_clips`: the
     first ``settings.faces`` to learn from, the rest to measure the vision tower. ``skills`` are the plans of
     the SynthBench-style items under ``skills_root`` whose attributes the towers of ``settings.skills`` learn
-    beside their cues.
+    beside their cues. ``voices`` (under ``voices_root``) are voice-only clips
+    (:func:`emoomni.data.synthemo.voices.voice_clips`) that the audio tower learns from beside the split's.
     """
     s, out = settings, Path(out_dir)
+    extra_voices = list(voices)
     voices = [x for x in samples if x.split == split and x.video]
     if "vision" in s.modalities and len(faces) <= s.faces:
         raise ValueError(f"the vision phase needs more than {s.faces} face clips (some held out), got {len(faces)}")
     if s.skills and len(skills) < 10:
         raise ValueError(f"the towers' skills need at least 10 items (some held out), got {len(skills)}")
-    meta = {"base_model": source_id(model_dir), "settings": key_dict(s), "voices": [x.id for x in voices],
+    meta = {"base_model": source_id(model_dir), "settings": key_dict(s),
+            "voices": [x.id for x in voices] + [x.id for x in extra_voices],
             "faces": [x.id for x in faces] if "vision" in s.modalities else []}
     if s.skills:
         meta["skills"] = hashlib.sha256(repr(list(skills)).encode()).hexdigest()[:16]
@@ -338,10 +346,13 @@ def pretrain_encoders(model_dir: str | Path, samples: Sequence[Sample], data_roo
     if "audio" in s.modalities:
         if not voices:
             raise ValueError(f"no {split!r} clips with a sound track for the audio encoder")
-        waves = audio_inputs(processor, [load_audio(str(resolve_media(data_root, x.video))) for x in voices])
-        classes = [CLASSES.index(x.meta["cues"]["audio"]) for x in voices]
-        cut = len(waves) - int(round(s.holdout * len(waves)))
-        tasks["audio"] = cue_task(waves, classes, cut, lambda b: audio_tokens(model, b))
+        cut = len(voices) - int(round(s.holdout * len(voices)))  # the extra voices learn; the split's last measure
+        ordered = [(data_root, x.video, x) for x in voices[:cut]] + \
+                  [(voices_root, x.audio, x) for x in extra_voices] + [(data_root, x.video, x) for x in voices[cut:]]
+        waves = audio_inputs(processor, [load_audio(str(resolve_media(root, rel)))
+                                         for root, rel, _ in tqdm(ordered, desc="decode voices")])
+        classes = [CLASSES.index(x.meta["cues"]["audio"]) for _, _, x in ordered]
+        tasks["audio"] = cue_task(waves, classes, cut + len(extra_voices), lambda b: audio_tokens(model, b))
     for modality, task in tasks.items():
         both = {"cue": task, **({"skills": extra[modality]} if modality in extra else {})}
         trained = train_tower(model, modality, both, s.vision_steps if modality == "vision" else s.audio_steps, s)

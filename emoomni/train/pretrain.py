@@ -17,7 +17,8 @@ Decisions.
   Training the vision tower further in the descriptions at their learning rate (3e-3) undid it: the
   base then read the face of 21 % of the test clips.
 - One modality at a time (``single_rows``): every learning face clip of the encoder phase, frames only,
-  asks for the face line alone, and every clip's sound alone for the voice line alone, so that a line
+  asks for the face line alone, and every clip's sound alone for the voice line alone (and, with
+  ``encoders.voices``, every voice-only clip of :mod:`emoomni.data.synthemo.voices`), so that a line
   can only be answered from its own modality. Measured alone after this phase, the language model read
   the face of 60 % of 120 test clips (the frozen tower's probe: 91 % of 200 unseen face clips).
 - Language first. Trained on the descriptions alone, the randomly initialised language model never
@@ -83,6 +84,7 @@ from emoomni.data import omnibench, synthbench
 from emoomni.data.manifest import Sample
 from emoomni.data.synthemo.design import CLASSES
 from emoomni.data.synthemo.faces import face_clips
+from emoomni.data.synthemo.voices import voice_clips
 from emoomni.data.synthemo.generate import SynthEmoConfig
 from emoomni.data.synthemo.text import sentence
 from emoomni.extract.descriptions import describe
@@ -156,14 +158,15 @@ def single_messages(sample: Sample, data_root: str | Path, modality: str, cue: s
     describe it, and that modality's line of :func:`describe` for ``cue`` (default: the clip's own).
 
     The style is a fixed choice per clip, from a hash of its id, as in :func:`description_messages`;
-    the voice row shows the clip's sound track as audio, without its frames or its transcript.
+    the voice row shows the clip's sound (its audio file, else its video's sound track) as audio, without its
+    frames or its transcript.
     """
     if modality not in ("vision", "audio"):
         raise ValueError(f"one-modality rows are for vision or audio, not {modality!r}")
     style = _pick(f"{sample.id}/style", len(INSTRUCTIONS))
     cue = cue or sample.meta["cues"][modality]
     line = describe({"vision": "neutral", "audio": "neutral", "text": "neutral", modality: cue}, style, None)
-    alone = dataclasses.replace(sample, video=None, audio=sample.video, transcript=None, meta={}) \
+    alone = dataclasses.replace(sample, video=None, audio=sample.audio or sample.video, transcript=None, meta={}) \
         if modality == "audio" else dataclasses.replace(sample, audio=None, transcript=None,
                                                        meta={"audio_in_video": False})
     messages = chat_messages(alone, [], data_root, assistant_text=line.splitlines()[0 if modality == "vision" else 1],
@@ -324,9 +327,14 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
     if e.faces and ("vision" in e.modalities or s.single_rows):
         clip = SynthEmoConfig(frames=e.frames, fps=e.fps, size=e.frame_size)
         faces = face_clips(faces_root, e.faces + e.faces // 10, e.seed, clip, workers=min(4, os.cpu_count() or 1))
+    voices, voices_root = [], out / f"voices-s{e.seed}-{e.frames}f-{e.fps:g}fps"
+    if e.voices and ("audio" in e.modalities or s.single_rows):
+        clip = SynthEmoConfig(frames=e.frames, fps=e.fps, size=e.frame_size)
+        voices = voice_clips(voices_root, e.voices, e.seed, clip, workers=min(4, os.cpu_count() or 1))
     if s.single_rows:
         rows += [chat_row(f"{x.id}/face", single_messages(x, faces_root, "vision")) for x in faces[: e.faces]]
         rows += [chat_row(f"{x.id}/voice", single_messages(x, data_root, "audio")) for x in chosen]
+        rows += [chat_row(f"{x.id}/voice", single_messages(x, voices_root, "audio")) for x in voices]
     skills_root = out / f"skills-s{s.skill_seed}-n{s.skill_items}"
     if e.skills and not s.skill_items:
         raise ValueError("encoders.skills needs skill_items: the towers learn the attributes of those items")
@@ -343,7 +351,8 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
     if e.modalities:
         plans = [synthbench.plan(i, s.skill_seed) for i in range(s.skill_items)] if e.skills else []
         start = pretrain_encoders(start, samples, data_root, out / "encoders", e, split=s.split, faces=faces,
-                                  faces_root=faces_root, skills=plans, skills_root=skills_root)
+                                  faces_root=faces_root, skills=plans, skills_root=skills_root, voices=voices,
+                                  voices_root=voices_root)
     if s.language_samples:
         language = dataclasses.replace(earlier, per_device_batch_size=s.language_batch_size, epochs=1.0, max_steps=-1)
         text = language_rows(s.language_samples + s.language_replay, s.seed)  # one stream: replay rows come after

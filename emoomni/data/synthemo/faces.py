@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -71,19 +72,25 @@ def render(job: FaceJob) -> str:
 def face_clips(out_dir: str | Path, n: int, seed: int, config: SynthEmoConfig = SynthEmoConfig(),
                workers: int = 1) -> list[Sample]:
     """``n`` face-only clips in ``out_dir`` (rendered once, resumable) and their Samples, in index order."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = [FaceJob(i, seed, config, str(out)) for i in range(n)]
-    todo = [j for j in jobs if not (out / f"{j.id}.mp4").exists()]
+    jobs = [FaceJob(i, seed, config, str(out_dir)) for i in range(n)]
+    render_all(jobs, render, [Path(out_dir) / sample(j).video for j in jobs], "face clips", workers)
+    return [sample(j) for j in jobs]
+
+
+def render_all(jobs: Sequence[Any], render_one: Callable[[Any], str], files: Sequence[Path], desc: str,
+               workers: int) -> None:
+    """Run ``render_one`` on each job whose file is missing, on ``workers`` processes, with a progress bar."""
+    todo = [j for j, f in zip(jobs, files) if not f.exists()]
+    if files:
+        files[0].parent.mkdir(parents=True, exist_ok=True)
     if not todo:  # nothing to render: no progress bar in the chapters that only ask for the base again
-        return [sample(j) for j in jobs]
-    with tqdm(total=n, initial=n - len(todo), desc="face clips") as bar:
+        return
+    with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc) as bar:
         if workers <= 1 or len(todo) < 2:
             for j in todo:
-                render(j)
+                render_one(j)
                 bar.update()
         else:
             with get_context("fork").Pool(workers) as pool:
-                for _ in pool.imap_unordered(render, todo, chunksize=8):
+                for _ in pool.imap_unordered(render_one, todo, chunksize=8):
                     bar.update()
-    return [sample(j) for j in jobs]
