@@ -3,7 +3,7 @@
 Usage: python benchmarks/base_skills.py [--profile default] [--set KEY=VALUE ...]
 
 Builds (or reuses) the profile's tiny base, then prints the time the build took, the base's cue
-recognition on the first 120 clips of the evaluation split (:func:`emoomni.stages.base_perception`), its
+recognition on the first 120 clips of the evaluation split (``--clips``) (:func:`emoomni.stages.base_perception`), its
 SynthBench accuracy overall and per task type (:func:`emoomni.stages.omnibench_answers`, by the profile's
 ``omnibench.mode``) and what the encoder phase's probes read on held-out items (``encoders.json``). Each
 ``--set`` is a dotted key and a YAML value, for example (the audio tower learns the skill items' sounds,
@@ -44,12 +44,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="default")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a dotted override (YAML value)")
+    ap.add_argument("--clips", type=int, default=120, help="evaluation clips the cue recognition reads (default 120)")
     args = ap.parse_args()
     params = config.load(args.profile, **overrides(args.set))
     start = time.perf_counter()
     base = stages.base_model(params)
     print(f"base: {base} ({time.perf_counter() - start:.0f} s, 0 if it was reused)")
-    print(stages.base_perception(params).to_string())
+    print(stages.base_perception(params, args.clips).to_string())
     table = accuracy_by_task(stages.omnibench_answers(params, base))
     print(f"SynthBench ({params.omnibench.mode}): {100 * table.loc['overall', 'accuracy']:.0f} % of "
           f"{table.loc['overall', 'n']}; " + ", ".join(f"{k} {int(r.correct)}/{int(r.n)}" for k, r in table.drop("overall").iterrows()))

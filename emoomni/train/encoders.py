@@ -316,14 +316,13 @@ def pretrain_encoders(model_dir: str | Path, samples: Sequence[Sample], data_roo
     (:func:`emoomni.data.synthemo.voices.voice_clips`) that the audio tower learns from beside the split's.
     """
     s, out = settings, Path(out_dir)
-    extra_voices = list(voices)
-    voices = [x for x in samples if x.split == split and x.video]
+    own = [x for x in samples if x.split == split and x.video]  # the split's voices; ``voices`` are extra clips
     if "vision" in s.modalities and len(faces) <= s.faces:
         raise ValueError(f"the vision phase needs more than {s.faces} face clips (some held out), got {len(faces)}")
     if s.skills and len(skills) < 10:
         raise ValueError(f"the towers' skills need at least 10 items (some held out), got {len(skills)}")
     meta = {"base_model": source_id(model_dir), "settings": key_dict(s),
-            "voices": [x.id for x in voices] + [x.id for x in extra_voices],
+            "voices": [x.id for x in own] + [x.id for x in voices],
             "faces": [x.id for x in faces] if "vision" in s.modalities else []}
     if s.skills:
         meta["skills"] = hashlib.sha256(repr(list(skills)).encode()).hexdigest()[:16]
@@ -344,15 +343,15 @@ def pretrain_encoders(model_dir: str | Path, samples: Sequence[Sample], data_roo
         labels = [CLASSES.index(x.meta["cues"]["vision"]) for x in faces]
         tasks["vision"] = cue_task(clips, labels, s.faces, lambda b: video_tokens(model, processor, b))
     if "audio" in s.modalities:
-        if not voices:
+        if not own:
             raise ValueError(f"no {split!r} clips with a sound track for the audio encoder")
-        cut = len(voices) - int(round(s.holdout * len(voices)))  # the extra voices learn; the split's last measure
-        ordered = [(data_root, x.video, x) for x in voices[:cut]] + \
-                  [(voices_root, x.audio, x) for x in extra_voices] + [(data_root, x.video, x) for x in voices[cut:]]
+        cut = len(own) - int(round(s.holdout * len(own)))  # the extra voices learn; the split's last ones measure
+        ordered = [(data_root, x.video, x) for x in own[:cut]] + \
+                  [(voices_root, x.audio, x) for x in voices] + [(data_root, x.video, x) for x in own[cut:]]
         waves = audio_inputs(processor, [load_audio(str(resolve_media(root, rel)))
                                          for root, rel, _ in tqdm(ordered, desc="decode voices")])
         classes = [CLASSES.index(x.meta["cues"]["audio"]) for _, _, x in ordered]
-        tasks["audio"] = cue_task(waves, classes, cut + len(extra_voices), lambda b: audio_tokens(model, b))
+        tasks["audio"] = cue_task(waves, classes, cut + len(voices), lambda b: audio_tokens(model, b))
     for modality, task in tasks.items():
         both = {"cue": task, **({"skills": extra[modality]} if modality in extra else {})}
         trained = train_tower(model, modality, both, s.vision_steps if modality == "vision" else s.audio_steps, s)
