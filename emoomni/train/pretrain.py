@@ -323,14 +323,13 @@ def pretrain_base(tiny_model_dir: str | os.PathLike, samples: Sequence[Sample], 
     chosen = chosen[: s.max_samples] if s.max_samples else chosen
     rows = [chat_row(x.id, description_messages(x, data_root, s.include_transcript)) for x in chosen]
     e = s.encoders
+    clip, workers = SynthEmoConfig(frames=e.frames, fps=e.fps, size=e.frame_size), min(4, os.cpu_count() or 1)
     faces, faces_root = [], out / f"faces-s{e.seed}-{e.frames}f-{e.frame_size}px-{e.fps:g}fps"
     if e.faces and ("vision" in e.modalities or s.single_rows):
-        clip = SynthEmoConfig(frames=e.frames, fps=e.fps, size=e.frame_size)
-        faces = face_clips(faces_root, e.faces + e.faces // 10, e.seed, clip, workers=min(4, os.cpu_count() or 1))
+        faces = face_clips(faces_root, e.faces + e.faces // 10, e.seed, clip, workers)
     voices, voices_root = [], out / f"voices-s{e.seed}-{e.frames}f-{e.fps:g}fps"
     if e.voices and ("audio" in e.modalities or s.single_rows):
-        clip = SynthEmoConfig(frames=e.frames, fps=e.fps, size=e.frame_size)
-        voices = voice_clips(voices_root, e.voices, e.seed, clip, workers=min(4, os.cpu_count() or 1))
+        voices = voice_clips(voices_root, e.voices, e.seed, clip, workers)
     if s.single_rows:
         rows += [chat_row(f"{x.id}/face", single_messages(x, faces_root, "vision")) for x in faces[: e.faces]]
         rows += [chat_row(f"{x.id}/voice", single_messages(x, data_root, "audio")) for x in chosen]

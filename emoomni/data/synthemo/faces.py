@@ -43,7 +43,7 @@ class FaceJob:
 
 
 def cue(index: int) -> str:
-    """The expression of face clip ``index``: the six classes in turn.
+    """The expression of face clip ``index`` (and the vocal emotion of voice clip ``index``): the six classes in turn.
 
     >>> [cue(i) for i in (0, 1, 6)]
     ['neutral', 'happy', 'neutral']

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +20,12 @@ import numpy as np
 from emoomni.data.manifest import Sample
 from emoomni.data.synthemo import text, voice
 from emoomni.data.synthemo.design import CLASSES
-from emoomni.data.synthemo.faces import render_all
+from emoomni.data.synthemo.faces import FaceJob, cue, render_all
 from emoomni.data.synthemo.generate import SynthEmoConfig
 
 
-@dataclass(frozen=True)
-class VoiceJob:
-    """One voice clip to render: its index, the set's seed and clip settings, where it goes."""
-
-    index: int
-    seed: int
-    config: SynthEmoConfig
-    out_dir: str
+class VoiceJob(FaceJob):
+    """One voice clip to render: its index, the set's seed and clip settings, where it goes (vocal emotion: ``cue``)."""
 
     @property
     def id(self) -> str:
@@ -42,15 +35,6 @@ class VoiceJob:
         'voice-00007'
         """
         return f"voice-{self.index:05d}"
-
-
-def cue(index: int) -> str:
-    """The vocal emotion of voice clip ``index``: the six classes in turn.
-
-    >>> [cue(i) for i in (0, 2, 6)]
-    ['neutral', 'sad', 'neutral']
-    """
-    return CLASSES[index % len(CLASSES)]
 
 
 def sample(job: VoiceJob) -> Sample:
